@@ -1,0 +1,1 @@
+"""Command-line tools: zkServer (and later zkCli, zkCleanup, inspection tools)."""

@@ -1,0 +1,280 @@
+"""The standalone server: wires the pure cores (prep, tree, sessions) to connections.
+
+Requests flow prep -> [log] -> apply -> reply, strictly in arrival order, so a reply
+never overtakes an earlier write and watch events go out before the reply of any
+request that comes after the change. Until the durable log lands, `_log_append` is
+where a transaction would be written and fsynced before being applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+
+from ..errors import Code
+from ..jute import AuthPacket, ConnectRequest, ConnectResponse, Id, ReplyHeader
+from ..proto.server import Request as RequestEvent
+from ..proto.server import encode_connect_response
+from ..session.ids import session_password
+from ..session.tracker import SessionTracker
+from ..tree.acl import SUPER_ID, generate_digest
+from ..tree.datatree import DataTree
+from ..txn.changes import OutstandingChanges
+from ..txn.final import Final
+from ..txn.prep import Prep
+from ..txn.request import Prepared, Request
+from ..types import AUTH_XID, OpCode, ttl_of_owner
+from .config import ServerConfig
+from .connection import ClientConnection
+from .fourlw import run_four_letter_word
+from .stats import ServerStats
+
+log = logging.getLogger("zkeeper.server")
+
+STANDALONE_SERVER_ID = 1  # ZooKeeperServer's createSessionTrackerServerId
+DEFAULT_CONTAINER_CHECK_MS = 60_000
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _mono_ms() -> int:
+    return int(time.monotonic() * 1000)
+
+
+class ZooKeeperServer:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.tree = DataTree()
+        self.sessions = SessionTracker(config.tick_time, STANDALONE_SERVER_ID, _mono_ms(), id_clock_ms=_wall_ms())
+        self.changes = OutstandingChanges(self.tree)
+        self.prep = Prep(self.changes, self.sessions, last_zxid=self.tree.last_processed_zxid,
+                         extended_types=config.extended_types_enabled, skip_acl=config.skip_acl)
+        self.final = Final(self.tree, self.changes, skip_acl=config.skip_acl)
+        self.stats = ServerStats()
+        self.connections: set[ClientConnection] = set()
+        self.by_session: dict[int, ClientConnection] = {}
+        self._queue: deque[tuple[Prepared, float]] = deque()
+        self._server: asyncio.base_events.Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started_at = time.time()
+        self.mode = "standalone"
+        self.trace_mask = 306  # ZooTrace's default mask, reported by gtmk
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: ClientConnection(self), self.config.client_port_address, self.config.client_port,
+            reuse_address=True,
+        )
+        self._tasks.append(asyncio.create_task(self._expire_sessions()))
+        self._tasks.append(asyncio.create_task(self._clean_containers()))
+        log.info("binding to port %s:%d", self.config.client_port_address, self.bound_port)
+
+    @property
+    def bound_port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            conn.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    # ---- connections -----------------------------------------------------------------
+
+    def accept_connection(self, conn: ClientConnection) -> bool:
+        limit = self.config.max_client_cnxns
+        if limit > 0:
+            same_ip = sum(1 for c in self.connections if c.peer[0] == conn.peer[0])
+            if same_ip >= limit:
+                log.warning("Too many connections from %s - max is %d", conn.peer[0], limit)
+                return False
+        if self.config.max_cnxns > 0 and len(self.connections) >= self.config.max_cnxns:
+            log.warning("Too many connections - max is %d", self.config.max_cnxns)
+            return False
+        self.connections.add(conn)
+        return True
+
+    def connection_closed(self, conn: ClientConnection) -> None:
+        if conn not in self.connections:
+            return
+        self.connections.discard(conn)
+        if self.by_session.get(conn.session_id) is conn:
+            del self.by_session[conn.session_id]
+        self.tree.remove_watcher(conn)
+
+    def handle_four_letter_word(self, conn: ClientConnection, word: str) -> None:
+        conn.write(run_four_letter_word(self, word).encode("utf-8"))
+        conn.close()
+
+    # ---- handshake -------------------------------------------------------------------
+
+    def handle_connect(self, conn: ClientConnection, req: ConnectRequest) -> None:
+        last = self.tree.last_processed_zxid
+        if req.lastZxidSeen > last:
+            log.info("Refusing session request for client %s as it has seen zxid 0x%x our last zxid "
+                     "is 0x%x client must try another server", conn.peer[0], req.lastZxidSeen, last)
+            conn.close()
+            return
+        cfg = self.config
+        timeout = min(max(req.timeOut, cfg.min_session_timeout), cfg.max_session_timeout)
+        conn.session_timeout = timeout
+        conn.wants_read_only_flag = req.has_read_only  # type: ignore[attr-defined]
+        if req.sessionId == 0:
+            sid = self.sessions.new_session_id()
+            conn.session_id = sid
+            self.sessions.add(sid, timeout, _mono_ms())
+            self._bind(conn, sid)
+            self.submit(Request(sid, 0, OpCode.CREATE_SESSION, timeout, conn.auth, conn))
+            return
+        sid = req.sessionId
+        other = self.by_session.get(sid)
+        if other is not None and other is not conn:
+            log.info("Closing previous connection of session 0x%x: client reconnected", sid)
+            other.close()
+        if req.passwd != session_password(sid) or not self.sessions.touch(sid, _mono_ms()):
+            self._finish_session(conn, valid=False)
+            return
+        self.sessions.sessions[sid].timeout = timeout
+        conn.session_id = sid
+        self._bind(conn, sid)
+        self._finish_session(conn, valid=True)
+
+    def _bind(self, conn: ClientConnection, sid: int) -> None:
+        self.by_session[sid] = conn
+
+    def _finish_session(self, conn: ClientConnection, valid: bool) -> None:
+        flag = getattr(conn, "wants_read_only_flag", True)
+        if valid:
+            sid = conn.session_id
+            resp = ConnectResponse(0, conn.session_timeout, sid, session_password(sid), False, flag)
+            log.info("Established session 0x%x with negotiated timeout %d for client %s",
+                     sid, conn.session_timeout, conn.peer[0])
+            conn.session_established(resp)
+        else:
+            log.info("Invalid session 0x%x for client %s, probably expired", conn.session_id, conn.peer[0])
+            conn.write(encode_connect_response(ConnectResponse(0, 0, 0, bytes(16), False, flag)))
+            conn.close()
+
+    # ---- requests --------------------------------------------------------------------
+
+    def handle_request(self, conn: ClientConnection, ev: RequestEvent) -> None:
+        self.stats.packets_received += 1
+        self.sessions.touch(conn.session_id, _mono_ms())
+        if not ev.known:
+            log.warning("Received packet at server of unknown type %d", ev.type)
+            conn.send_reply(ReplyHeader(ev.xid, self.tree.last_processed_zxid, Code.UNIMPLEMENTED))
+            conn.close()
+            return
+        if ev.type == OpCode.AUTH:
+            self._authenticate(conn, ev.xid, ev.record)
+            return
+        if ev.type == OpCode.SASL:
+            conn.send_reply(ReplyHeader(ev.xid, self.tree.last_processed_zxid, Code.UNIMPLEMENTED))
+            return
+        self.submit(Request(conn.session_id, ev.xid, ev.type, ev.record, conn.auth, conn))
+
+    def _authenticate(self, conn: ClientConnection, xid: int, packet: AuthPacket) -> None:
+        scheme = packet.scheme
+        ids: list[Id] = []
+        if scheme == "digest":
+            digest = generate_digest((packet.auth or b"").decode("utf-8", "replace"))
+            if self.config.super_digest is not None and digest == self.config.super_digest:
+                ids.append(SUPER_ID)
+            ids.append(Id("digest", digest))
+        elif scheme == "ip":
+            ids.append(Id("ip", conn.peer[0]))
+        else:
+            log.warning("No authentication provider for scheme: %s has [ip, digest]", scheme)
+            conn.send_reply(ReplyHeader(AUTH_XID, 0, Code.AUTHFAILED))
+            conn.close()
+            return
+        for i in ids:
+            if i not in conn.auth:
+                conn.auth.append(i)
+        log.info("Session 0x%x: auth success for scheme %s and address %s", conn.session_id, scheme, conn.peer[0])
+        conn.send_reply(ReplyHeader(AUTH_XID, 0, Code.OK))
+
+    def submit(self, req: Request) -> None:
+        prepared = self.prep.prepare(req, _wall_ms())
+        self.stats.outstanding += 1
+        self._queue.append((prepared, time.monotonic()))
+        if prepared.hdr is not None:
+            self._log_append(prepared)
+        self._commit()
+
+    def _log_append(self, prepared: Prepared) -> None:
+        """Where the durable log writes (and group-fsyncs) the txn; in memory for now."""
+
+    def _commit(self) -> None:
+        # Everything queued is durable (in-memory log): apply and answer in order.
+        while self._queue:
+            prepared, started = self._queue.popleft()
+            self.stats.outstanding -= 1
+            self._finish(prepared)
+            self.stats.record_latency((time.monotonic() - started) * 1000)
+
+    def _finish(self, p: Prepared) -> None:
+        rc = self.final.apply(p)
+        req = p.request
+        for watcher, event in self.tree.take_events():
+            watcher.send_event(event)  # type: ignore[attr-defined]
+        conn = req.origin
+        if req.type == OpCode.CREATE_SESSION:
+            if isinstance(conn, ClientConnection) and not conn.closed:
+                self._finish_session(conn, valid=True)
+            return
+        if req.type == OpCode.CLOSE_SESSION and p.hdr is not None and p.hdr.type == OpCode.CLOSE_SESSION:
+            self.sessions.remove(req.session_id)
+            owner = self.by_session.pop(req.session_id, None)
+            if conn is None and owner is not None:
+                owner.close()
+        if isinstance(conn, ClientConnection) and not conn.closed:
+            reply = self.final.reply(p, rc)
+            conn.send_reply(reply.header, reply.body)
+            if req.type == OpCode.CLOSE_SESSION:
+                conn.close()
+
+    # ---- periodic work ---------------------------------------------------------------
+
+    async def _expire_sessions(self) -> None:
+        while True:
+            delay = (self.sessions.next_expiry_ms() - _mono_ms()) / 1000
+            await asyncio.sleep(max(delay, 0.001))
+            for s in self.sessions.expire(_mono_ms()):
+                log.info("Expiring session 0x%x, timeout of %dms exceeded", s.id, s.timeout)
+                self.submit(Request(s.id, 0, OpCode.CLOSE_SESSION, None))
+
+    async def _clean_containers(self) -> None:
+        interval = int(self.config.unknown.get("znode.container.checkIntervalMs", DEFAULT_CONTAINER_CHECK_MS))
+        while True:
+            await asyncio.sleep(interval / 1000)
+            for path in self._container_candidates(_wall_ms()):
+                self.submit(Request(0, 0, OpCode.DELETE_CONTAINER, path))
+
+    def _container_candidates(self, now_ms: int) -> list[str]:
+        """Empty containers that once had children, and empty TTL nodes past their TTL."""
+        out = []
+        for path in sorted(self.tree.containers):
+            node = self.tree.get(path)
+            if node is not None and not node.children and node.cversion > 0:
+                out.append(path)
+        for path in sorted(self.tree.ttls):
+            node = self.tree.get(path)
+            if node is not None and not node.children:
+                ttl = ttl_of_owner(node.ephemeral_owner)
+                if ttl and now_ms - node.mtime > ttl:
+                    out.append(path)
+        return out
+

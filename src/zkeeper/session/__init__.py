@@ -1,0 +1,1 @@
+"""Sessions: ids, passwords and tick-bucketed expiry (clock passed in)."""

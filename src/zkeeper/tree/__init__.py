@@ -1,0 +1,1 @@
+"""The data tree: znodes with data, Stat and ACL; ephemerals, containers, TTL; watches."""

@@ -1,0 +1,1 @@
+"""Turning requests into transactions (prep) and answering them (final)."""

@@ -1,0 +1,255 @@
+"""Final: apply a prepared request's transaction, answer reads, and build the reply.
+
+As ZooKeeper's FinalRequestProcessor: the reply carries the tree's last applied zxid;
+reads register watches for the asking connection (`origin`); watch events raised by
+the apply are left in `tree.events` for the driver to send before this reply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import Code, KeeperError
+from ..jute import (
+    ClientInfo, Create2Response, CreateResponse, ErrorResponse, ExistsResponse,
+    GetACLResponse, GetAllChildrenNumberResponse, GetChildren2Response, GetChildrenResponse,
+    GetDataResponse, GetEphemeralsResponse, ReplyHeader, SetACLResponse, SetDataResponse,
+    SetWatches2, SyncResponse, WatcherEvent, WhoAmIResponse,
+)
+from ..jute.multi import MultiRequest, MultiResponse
+from ..tree import watches as wm
+from ..tree.acl import check_acl, redact_digests
+from ..tree.datatree import DataTree, TxnResult
+from ..tree.znode import Znode
+from ..types import PING_XID, EventType, KeeperState, OpCode, Perms, WatcherType
+from .changes import OutstandingChanges
+from .request import Prepared, Request
+
+_CREATE2_LIKE = (OpCode.CREATE2, OpCode.CREATE_TTL, OpCode.CREATE_CONTAINER)
+
+
+@dataclass(slots=True)
+class Reply:
+    header: ReplyHeader
+    body: Any = None  # a record with .write(), or None
+
+
+class Final:
+    def __init__(self, tree: DataTree, changes: OutstandingChanges, *, skip_acl: bool = False) -> None:
+        self.tree = tree
+        self.changes = changes
+        self.skip_acl = skip_acl
+
+    def apply(self, p: Prepared) -> TxnResult | None:
+        """Apply the transaction of a committed write (no-op for reads)."""
+        if p.hdr is None:
+            return None
+        rc = self.tree.apply(p.hdr, p.txn)
+        self.changes.applied(p.hdr.zxid)
+        return rc
+
+    def reply(self, p: Prepared, rc: TxnResult | None) -> Reply:
+        req = p.request
+        body: Any = None
+        err = Code.OK
+        try:
+            if p.hdr is not None and p.hdr.type == OpCode.ERROR:
+                raise p.error or KeeperError(Code(p.txn.err))
+            if p.error is not None and req.type != OpCode.MULTI:
+                raise p.error
+            if req.type == OpCode.PING:
+                return Reply(ReplyHeader(PING_XID, self.tree.last_processed_zxid, 0))
+            body = self._respond(req, rc)
+        except KeeperError as e:
+            err = e.code
+            body = None
+        return Reply(ReplyHeader(req.cxid, self.tree.last_processed_zxid, err), body)
+
+    # ---- per opcode --------------------------------------------------------------
+
+    def _respond(self, req: Request, rc: TxnResult | None) -> Any:
+        t = req.type
+        if rc is not None:
+            return self._write_response(t, rc)
+        rec = req.record
+        if t == OpCode.EXISTS:
+            if "\0" in rec.path:
+                raise KeeperError(Code.BADARGUMENTS)
+            if rec.watch and req.origin is not None:
+                self.tree.data_watches.add(rec.path, req.origin)
+            return ExistsResponse(self._node(rec.path).stat())
+        if t == OpCode.GET_DATA:
+            return self._get_data(req, rec.path, rec.watch)
+        if t == OpCode.GET_CHILDREN:
+            return GetChildrenResponse(self._get_children(req, rec.path, rec.watch)[0])
+        if t == OpCode.GET_CHILDREN2:
+            children, node = self._get_children(req, rec.path, rec.watch)
+            return GetChildren2Response(children, node.stat())
+        if t == OpCode.GET_ACL:
+            return self._get_acl(req, rec.path)
+        if t == OpCode.GET_ALL_CHILDREN_NUMBER:
+            node = self._node(rec.path)
+            self._check(node, Perms.READ, req)
+            return GetAllChildrenNumberResponse(self.tree.count_descendants(rec.path))
+        if t == OpCode.SYNC:
+            return SyncResponse(rec.path)
+        if t == OpCode.MULTI_READ:
+            return self._multi_read(req, rec)
+        if t in (OpCode.SET_WATCHES, OpCode.SET_WATCHES2):
+            self._set_watches(req, rec)
+            return None
+        if t == OpCode.ADD_WATCH:
+            mode = wm.RECURSIVE if rec.mode == 1 else wm.PERSISTENT
+            if req.origin is not None:
+                self.tree.data_watches.add(rec.path, req.origin, mode)
+                self.tree.child_watches.add(rec.path, req.origin, mode)
+            return ErrorResponse(0)
+        if t == OpCode.CHECK_WATCHES:
+            if not self._watch_query(req, rec.path, rec.type, remove=False):
+                raise KeeperError(Code.NOWATCHER, rec.path)
+            return None
+        if t == OpCode.REMOVE_WATCHES:
+            if not self._watch_query(req, rec.path, rec.type, remove=True):
+                raise KeeperError(Code.NOWATCHER, rec.path)
+            return None
+        if t == OpCode.WHO_AM_I:
+            return WhoAmIResponse([ClientInfo(i.scheme, i.id) for i in req.auth])
+        if t == OpCode.GET_EPHEMERALS:
+            prefix = rec.prefixPath
+            paths = self.tree.ephemeral_paths(req.session_id)
+            if prefix is not None and prefix.strip() not in ("", "/"):
+                paths = [p for p in paths if p.startswith(prefix)]
+            return GetEphemeralsResponse(paths)
+        raise KeeperError(Code.UNIMPLEMENTED)
+
+    def _write_response(self, t: int, rc: TxnResult) -> Any:
+        if t == OpCode.MULTI:
+            return MultiResponse([self._multi_result(sub) for sub in rc.multi])
+        if rc.err:
+            raise KeeperError(Code(rc.err))
+        if t == OpCode.CREATE:
+            return CreateResponse(rc.path or "")
+        if t in _CREATE2_LIKE:
+            return Create2Response(rc.path or "", rc.stat)
+        if t in (OpCode.SET_DATA, OpCode.CHECK):
+            return SetDataResponse(rc.stat) if rc.stat is not None else None
+        if t == OpCode.SET_ACL:
+            return SetACLResponse(rc.stat)
+        return None  # delete, closeSession, createSession
+
+    @staticmethod
+    def _multi_result(sub: TxnResult) -> tuple[int, int, Any]:
+        t = sub.type
+        if t == OpCode.ERROR:
+            return (OpCode.ERROR, sub.err, ErrorResponse(sub.err))
+        if t == OpCode.CREATE:
+            return (t, 0, CreateResponse(sub.path or ""))
+        if t in _CREATE2_LIKE:
+            return (t, 0, Create2Response(sub.path or "", sub.stat))
+        if t == OpCode.SET_DATA:
+            return (t, 0, SetDataResponse(sub.stat))
+        return (t, 0, None)  # delete, check
+
+    # ---- reads -----------------------------------------------------------------------
+
+    def _node(self, path: str) -> Znode:
+        node = self.tree.get(path)
+        if node is None:
+            raise KeeperError(Code.NONODE, path)
+        return node
+
+    def _check(self, node: Znode, perm: int, req: Request) -> None:
+        check_acl(node.acl, perm, req.auth, self.skip_acl)
+
+    def _get_data(self, req: Request, path: str, watch: bool) -> GetDataResponse:
+        node = self._node(path)
+        self._check(node, Perms.READ, req)
+        if watch and req.origin is not None:
+            self.tree.data_watches.add(path, req.origin)
+        return GetDataResponse(node.data, node.stat())
+
+    def _get_children(self, req: Request, path: str, watch: bool) -> tuple[list[str], Znode]:
+        node = self._node(path)
+        self._check(node, Perms.READ, req)
+        if watch and req.origin is not None:
+            self.tree.child_watches.add(path, req.origin)
+        return node.children_in_java_order(), node
+
+    def _get_acl(self, req: Request, path: str) -> GetACLResponse:
+        node = self._node(path)
+        self._check(node, Perms.READ | Perms.ADMIN, req)
+        try:
+            self._check(node, Perms.ADMIN, req)
+            return GetACLResponse(list(node.acl), node.stat())
+        except KeeperError:
+            return GetACLResponse(redact_digests(node.acl), node.stat())
+
+    def _multi_read(self, req: Request, rec: MultiRequest) -> MultiResponse:
+        results: list[tuple[int, int, Any]] = []
+        for op_type, op in rec.ops:
+            try:
+                if op_type == OpCode.GET_CHILDREN:
+                    results.append((op_type, 0, GetChildrenResponse(self._get_children(req, op.path, op.watch)[0])))
+                else:
+                    results.append((op_type, 0, self._get_data(req, op.path, op.watch)))
+            except KeeperError as e:
+                results.append((OpCode.ERROR, e.code, ErrorResponse(e.code)))
+        return MultiResponse(results)
+
+    # ---- watch management --------------------------------------------------------------
+
+    def _notify_one(self, watcher: Any, etype: EventType, path: str) -> None:
+        self.tree.events.append((watcher, WatcherEvent(etype, KeeperState.SYNC_CONNECTED, path)))
+
+    def _set_watches(self, req: Request, rec: Any) -> None:
+        w = req.origin
+        if w is None:
+            return
+        tree = self.tree
+        rel = rec.relativeZxid
+        for path in rec.dataWatches or ():
+            node = tree.get(path)
+            if node is None:
+                self._notify_one(w, EventType.NODE_DELETED, path)
+            elif node.mzxid > rel:
+                self._notify_one(w, EventType.NODE_DATA_CHANGED, path)
+            else:
+                tree.data_watches.add(path, w)
+        for path in rec.existWatches or ():
+            if tree.get(path) is not None:
+                self._notify_one(w, EventType.NODE_CREATED, path)
+            else:
+                tree.data_watches.add(path, w)
+        for path in rec.childWatches or ():
+            node = tree.get(path)
+            if node is None:
+                self._notify_one(w, EventType.NODE_DELETED, path)
+            elif node.pzxid > rel:
+                self._notify_one(w, EventType.NODE_CHILDREN_CHANGED, path)
+            else:
+                tree.child_watches.add(path, w)
+        if isinstance(rec, SetWatches2):
+            for path in rec.persistentWatches or ():
+                tree.child_watches.add(path, w, wm.PERSISTENT)
+                tree.data_watches.add(path, w, wm.PERSISTENT)
+            for path in rec.persistentRecursiveWatches or ():
+                tree.data_watches.add(path, w, wm.RECURSIVE)
+
+    def _watch_query(self, req: Request, path: str, wtype: int, remove: bool) -> bool:
+        """checkWatches/removeWatches for the asking connection."""
+        if wtype == WatcherType.CHILDREN:
+            managers = [self.tree.child_watches]
+        elif wtype == WatcherType.DATA:
+            managers = [self.tree.data_watches]
+        elif wtype == WatcherType.ANY:
+            managers = [self.tree.child_watches, self.tree.data_watches]
+        else:
+            raise KeeperError(Code.BADARGUMENTS, path)
+        found = False
+        for m in managers:
+            if remove:
+                found = m.remove(path, req.origin) or found
+            else:
+                found = m.has_watches(path) or found
+        return found
