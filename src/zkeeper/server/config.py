@@ -47,6 +47,10 @@ class ConfigError(Exception):
         where = file if line is None else f"{file}:{line}"
         super().__init__(f"{where}: {message}" if key is None else f"{where}: {key}: {message}")
 
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, int | None, str | None, str]]:
+        # Exceptions pickle through args; ours has four, so say so (multiprocessing, logging).
+        return (ConfigError, (self.file, self.line, self.key, self.message))
+
 
 @dataclass(frozen=True, slots=True)
 class ServerSpec:
@@ -169,7 +173,7 @@ def _split_key_value(line: str) -> tuple[str, str]:
     return key, rest
 
 
-def _unescape(s: str, file: str, line: int) -> str:
+def _unescape(s: str, file: str, line: int, key: str | None) -> str:
     out: list[str] = []
     i = 0
     while i < len(s):
@@ -183,7 +187,7 @@ def _unescape(s: str, file: str, line: int) -> str:
         if c == "u":
             digits = s[i:i + 4]
             if not re.fullmatch(r"[0-9a-fA-F]{4}", digits):
-                raise ConfigError(file, line, None, "malformed \\uxxxx encoding")
+                raise ConfigError(file, line, key, "malformed \\uxxxx encoding")
             out.append(chr(int(digits, 16)))
             i += 4
         else:
@@ -196,8 +200,8 @@ def _read_properties(text: str, file: str) -> dict[str, _Entry]:
     entries: dict[str, _Entry] = {}
     for number, line in _logical_lines(text):
         key, value = _split_key_value(line)
-        key = _unescape(key, file, number).strip(_JAVA_TRIM)
-        value = _unescape(value, file, number).strip(_JAVA_TRIM)
+        key = _unescape(key, file, number, key.strip(_JAVA_TRIM)).strip(_JAVA_TRIM)
+        value = _unescape(value, file, number, key).strip(_JAVA_TRIM)
         if key in entries:
             log.warning("%s:%d: %s: repeated (first on line %d); the last value wins",
                         file, number, key, entries[key].line)
@@ -274,12 +278,14 @@ class _Props:
         return self.parse_port(e, e.value)
 
     def parse_port(self, e: _Entry, text: str, *, allow_zero: bool = True) -> int:
+        """`text` is the whole value or, in a server.N line, one field of it."""
+        what = repr(text) if text == e.value else f"port {text!r}"
         if not _JAVA_INTEGER.fullmatch(text):
-            raise self.error(e, f"port {text!r} is not an integer")
+            raise self.error(e, f"{what} is not an integer")
         port = int(text)
         low = 0 if allow_zero else 1
         if not low <= port <= 65535:
-            raise self.error(e, f"port {text!r} is out of range ({low}-65535)")
+            raise self.error(e, f"{what} is out of range ({low}-65535)")
         return port
 
     def boolean(self, key: str, default: bool, *, aliased: bool = False) -> bool:
@@ -651,10 +657,14 @@ def _check_membership(p: _Props, source: _Props, servers: dict[int, ServerSpec],
 def _limit(p: _Props, key: str, replicated: bool) -> int | None:
     """initLimit/syncLimit: 0 means unset, as in QuorumPeerConfig.checkValidity."""
     e = p.entry(key)
-    value = None if e is None else p.integer(key, 0, minimum=0)
-    if replicated and not value:
-        raise p.error(e or key, "is not set; it is required when server.N lines define a "
-                                "replicated ensemble")
+    if e is None:
+        if replicated:
+            raise p.error(key, "is not set; it is required when server.N lines define a "
+                               "replicated ensemble")
+        return None
+    value = p.integer(key, 0, minimum=0)
+    if replicated and value == 0:
+        raise p.error(e, "must be at least 1 tick in a replicated ensemble")
     return value
 
 
