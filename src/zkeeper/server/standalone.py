@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import deque
 
@@ -67,6 +68,8 @@ class ZooKeeperServer:
     # ---- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
+        for d in {self.config.data_dir, self.config.data_log_dir}:
+            os.makedirs(os.path.join(d, "version-2"), exist_ok=True)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: ClientConnection(self), self.config.client_port_address, self.config.client_port,
