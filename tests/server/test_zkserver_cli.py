@@ -78,3 +78,51 @@ def test_default_whitelist_is_srvr_only(tmp_path: Path) -> None:
         assert four_letter(server.port, "srvr").startswith("Zookeeper version: ")
     finally:
         server.stop()
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "zkeeper.cli.zkserver", *args], cwd=cwd, env=_env(),
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_start_status_stop_as_an_operator_does(tmp_path: Path) -> None:
+    port = free_port()
+    cfg = tmp_path / "zoo.cfg"
+    cfg.write_text(f"tickTime=2000\ndataDir={tmp_path}/data\nclientPort={port}\nclientPortAddress=127.0.0.1\n")
+    started = _cli("start", str(cfg), cwd=tmp_path)
+    pid_file = tmp_path / "data" / "zookeeper_server.pid"
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert started.stdout.strip().endswith("STARTED")
+        assert pid_file.exists()
+        again = _cli("start", str(cfg), cwd=tmp_path)
+        assert again.returncode == 1 and "already running as process" in again.stdout
+        status = _cli("status", str(cfg), cwd=tmp_path)
+        assert status.returncode == 0
+        assert status.stdout.splitlines()[-1] == "Mode: standalone"
+        pid = int(pid_file.read_text())
+    finally:
+        stopped = _cli("stop", str(cfg), cwd=tmp_path)
+    assert stopped.returncode == 0 and stopped.stdout.strip().endswith("STOPPED")
+    assert not pid_file.exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    down = _cli("status", str(cfg), cwd=tmp_path)
+    assert down.returncode == 1
+    assert "Error contacting service. It is probably not running." in down.stdout
+    assert "no zookeeper to stop" in _cli("stop", str(cfg), cwd=tmp_path).stdout
+
+
+def test_apache_zkserver_sh_status_sees_our_server(tmp_path: Path) -> None:
+    script = Path("/usr/share/zookeeper/bin/zkServer.sh")
+    if not script.exists():
+        pytest.skip("Apache ZooKeeper's zkServer.sh is not installed (Debian package zookeeper)")
+    server = start_zkeeper(tmp_path)
+    try:
+        env = dict(os.environ, ZOOCFGDIR=str(tmp_path), ZOOCFG=str(server.config_path), ZOO_LOG_DIR=str(tmp_path))
+        out = subprocess.run(["bash", str(script), "status", str(server.config_path)], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert "Mode: standalone" in out.stdout, out.stdout + out.stderr
+        assert out.returncode == 0
+    finally:
+        server.stop()
