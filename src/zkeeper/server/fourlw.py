@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING, Callable
 
 from .. import ZOOKEEPER_COMPAT_VERSION, __version__
+from .connection import ClientConnection
 
 if TYPE_CHECKING:
     from .standalone import ZooKeeperServer
@@ -55,10 +56,7 @@ def srvr(server: ZooKeeperServer) -> str:
     return f"Zookeeper version: {VERSION_LINE}\n" + _latency(server) + _counters(server)
 
 
-def _client_line(server: ZooKeeperServer, conn: object, full: bool) -> str:
-    from .connection import ClientConnection
-
-    assert isinstance(conn, ClientConnection)
+def _client_line(server: ZooKeeperServer, conn: ClientConnection, full: bool) -> str:
     ip, port = conn.peer
     watches = len(server.tree.data_watches.paths_of(conn)) + len(server.tree.child_watches.paths_of(conn))
     line = f" /{ip}:{port}[{1 if conn.established else 0}](queued=0,recved={conn.packets_received},sent={conn.packets_sent}"

@@ -27,9 +27,12 @@ from ..txn.final import Final
 from ..txn.prep import Prep
 from ..txn.request import Prepared, Request
 from ..types import AUTH_XID, OpCode, ttl_of_owner
-from .config import ServerConfig
+from .admin import admin_server
+from .config import PROMETHEUS_PROVIDER, ServerConfig
 from .connection import ClientConnection
 from .fourlw import run_four_letter_word
+from .http import HttpServer
+from .metrics import metrics_server
 from .stats import ServerStats
 
 log = logging.getLogger("zkeeper.server")
@@ -64,6 +67,8 @@ class ZooKeeperServer:
         self.started_at = time.time()
         self.mode = "standalone"
         self.trace_mask = 306  # ZooTrace's default mask, reported by gtmk
+        self.admin: HttpServer | None = None
+        self.metrics: HttpServer | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -75,9 +80,28 @@ class ZooKeeperServer:
             lambda: ClientConnection(self), self.config.client_port_address, self.config.client_port,
             reuse_address=True,
         )
+        await self._start_http()
         self._tasks.append(asyncio.create_task(self._expire_sessions()))
         self._tasks.append(asyncio.create_task(self._clean_containers()))
         log.info("binding to port %s:%d", self.config.client_port_address, self.bound_port)
+
+    async def _start_http(self) -> None:
+        cfg = self.config
+        if cfg.admin_enable_server:
+            self.admin = admin_server(self)
+            try:
+                await self.admin.start()
+            except OSError as e:
+                # As ZooKeeper: a busy admin port is logged, the server still serves.
+                log.warning("Problem starting AdminServer on %s:%d: %s", cfg.admin_server_address,
+                            cfg.admin_server_port, e)
+                self.admin = None
+        if cfg.metrics_provider_class == PROMETHEUS_PROVIDER:
+            self.metrics = metrics_server(self)
+            await self.metrics.start()
+
+    def uptime_ms(self) -> int:
+        return int((time.time() - self.started_at) * 1000)
 
     @property
     def bound_port(self) -> int:
@@ -87,6 +111,9 @@ class ZooKeeperServer:
     async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()
+        for http in (self.admin, self.metrics):
+            if http is not None:
+                await http.stop()
         if self._server is not None:
             self._server.close()
         for conn in list(self.connections):
@@ -226,7 +253,7 @@ class ZooKeeperServer:
             prepared, started = self._queue.popleft()
             self.stats.outstanding -= 1
             self._finish(prepared)
-            self.stats.record_latency((time.monotonic() - started) * 1000)
+            self.stats.record_latency((time.monotonic() - started) * 1000, prepared.hdr is not None)
 
     def _finish(self, p: Prepared) -> None:
         rc = self.final.apply(p)
