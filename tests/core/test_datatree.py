@@ -186,3 +186,21 @@ def test_children_are_listed_in_java_hashset_order():
     children = core.run(sid, OpCode.GET_CHILDREN, GetChildrenRequest("/h", False)).body.children
     # The order Apache ZooKeeper 3.8 returned for the same creates.
     assert children == ["a", "b", "java", "c", "zookeeper"]
+
+
+def test_replaying_txns_a_snapshot_already_holds_is_harmless():
+    from zkeeper.jute import CreateTxn, DeleteTxn, SetDataTxn, TxnHeader
+
+    core = Core()
+    tree = core.tree
+    create_hdr = TxnHeader(0, 1, 10, 5, OpCode.CREATE)
+    tree.apply(create_hdr, CreateTxn("/r", b"a", open_acl(), False, 1))
+    tree.apply(TxnHeader(0, 2, 11, 6, OpCode.DELETE), DeleteTxn("/r"))
+    tree.apply(TxnHeader(0, 3, 12, 7, OpCode.CREATE), CreateTxn("/r", b"b", open_acl(), False, 2))
+    before = tree.get("/r").stat()
+    # The same txns again, as recovery from a fuzzy snapshot replays them.
+    assert tree.apply(create_hdr, CreateTxn("/r", b"a", open_acl(), False, 1)).err == Code.NODEEXISTS
+    assert tree.apply(TxnHeader(0, 9, 13, 8, OpCode.SET_DATA), SetDataTxn("/gone", b"", 1)).err == Code.NONODE
+    assert tree.apply(TxnHeader(0, 9, 14, 8, OpCode.DELETE), DeleteTxn("/gone")).err == Code.NONODE
+    assert tree.get("/r").stat() == before and tree.get("/r").data == b"b"
+    assert tree.last_processed_zxid == 14

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Code
+from ..errors import Code, KeeperError
 from ..jute import (
     ACL, CheckVersionTxn, CloseSessionTxn, CreateContainerTxn, CreateTTLTxn, CreateTxn,
     DeleteTxn, ErrorTxn, MultiTxn, SetACLTxn, SetDataTxn, Stat, TxnHeader, WatcherEvent,
@@ -139,14 +139,37 @@ class DataTree:
     # ---- applying transactions ----------------------------------------------
 
     def apply(self, hdr: TxnHeader, txn: Any) -> TxnResult:
+        """Apply one committed txn. Replaying a txn that a fuzzy snapshot already holds
+        is harmless: the conflict is reported in `err` and nothing breaks, as in ZooKeeper."""
         result = self._apply_one(hdr.type, hdr, txn)
         if hdr.zxid > self.last_processed_zxid:
             self.last_processed_zxid = hdr.zxid
         return result
 
     def _apply_one(self, type_: int, hdr: TxnHeader, txn: Any) -> TxnResult:
+        rc = TxnResult(type_, hdr.zxid)
+        try:
+            self._apply_change(type_, hdr, txn, rc)
+        except KeeperError as e:
+            rc.err = e.code
+            if type_ in (OpCode.CREATE, OpCode.CREATE2) and e.code == Code.NODEEXISTS:
+                # Replayed create of a node the snapshot has: bring the parent's
+                # cversion/pzxid forward as the original create did.
+                self._set_cversion_pzxid(parent_of(txn.path), txn.parentCVersion, hdr.zxid)
+        return rc
+
+    def _set_cversion_pzxid(self, path: str, cversion: int, zxid: int) -> None:
+        node = self.nodes.get(path)
+        if node is None:
+            return
+        if cversion == -1:
+            cversion = node.cversion + 1
+        if cversion > node.cversion:
+            node.cversion = cversion
+            node.pzxid = zxid
+
+    def _apply_change(self, type_: int, hdr: TxnHeader, txn: Any, rc: TxnResult) -> None:
         zxid = hdr.zxid
-        rc = TxnResult(type_, zxid)
         if type_ in (OpCode.CREATE, OpCode.CREATE2):
             owner = hdr.clientId if txn.ephemeral else 0
             rc.path, rc.stat = txn.path, self.create_node(txn.path, txn.data, txn.acl, owner, txn.parentCVersion, zxid, hdr.time)
@@ -172,7 +195,6 @@ class DataTree:
         elif type_ == OpCode.MULTI:
             self._apply_multi(hdr, txn, rc)
         # createSession only advances the zxid; sessions live in the session tracker.
-        return rc
 
     def _apply_multi(self, hdr: TxnHeader, txn: MultiTxn, rc: TxnResult) -> None:
         failed = any(sub.type == OpCode.ERROR for sub in txn.txns)
@@ -195,9 +217,12 @@ class DataTree:
     def create_node(self, path: str, data: bytes | None, acl: list[ACL], owner: int,
                     parent_cversion: int, zxid: int, time: int) -> Stat:
         parent_path = parent_of(path)
-        parent = self.nodes[parent_path]
+        parent = self.nodes.get(parent_path)
+        if parent is None:
+            raise KeeperError(Code.NONODE, path)
         name = basename(path)
-        assert name not in parent.children, f"create of existing node {path}"
+        if name in parent.children:
+            raise KeeperError(Code.NODEEXISTS, path)
         if parent_cversion == -1:
             parent_cversion = parent.cversion + 1
         # Replays of a fuzzy snapshot must not move cversion/pzxid backwards.
@@ -221,11 +246,15 @@ class DataTree:
 
     def delete_node(self, path: str, zxid: int) -> None:
         parent_path = parent_of(path)
-        parent = self.nodes[parent_path]
+        parent = self.nodes.get(parent_path)
+        if parent is None:
+            raise KeeperError(Code.NONODE, path)
         parent.remove_child(basename(path))
         if zxid > parent.pzxid:
             parent.pzxid = zxid
-        node = self.nodes.pop(path)
+        node = self.nodes.pop(path, None)
+        if node is None:
+            raise KeeperError(Code.NONODE, path)
         self.approximate_data_size -= len(path) + len(node.data)
         owner = node.ephemeral_owner
         if owner == CONTAINER_EPHEMERAL_OWNER:
@@ -242,8 +271,14 @@ class DataTree:
         self._fire(self.child_watches, path, EventType.NODE_DELETED, fired)
         self._fire(self.child_watches, parent_path, EventType.NODE_CHILDREN_CHANGED)
 
+    def _existing(self, path: str) -> Znode:
+        node = self.nodes.get(path)
+        if node is None:
+            raise KeeperError(Code.NONODE, path)
+        return node
+
     def set_data(self, path: str, data: bytes | None, version: int, zxid: int, time: int) -> Stat:
-        node = self.nodes[path]
+        node = self._existing(path)
         data = data or b""
         self.approximate_data_size += len(data) - len(node.data)
         node.data = data
@@ -255,7 +290,7 @@ class DataTree:
         return stat
 
     def set_acl(self, path: str, acl: list[ACL], version: int) -> Stat:
-        node = self.nodes[path]
+        node = self._existing(path)
         node.acl = acl
         node.aversion = version
         return node.stat()
@@ -265,5 +300,8 @@ class DataTree:
             paths = self.ephemeral_paths(session_id)
         for path in paths:
             if path in self.nodes:
-                self.delete_node(path, zxid)
+                try:
+                    self.delete_node(path, zxid)
+                except KeeperError:
+                    pass  # its parent is gone too (possible only when replaying)
         self.ephemerals.pop(session_id, None)
