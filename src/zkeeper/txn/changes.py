@@ -8,7 +8,7 @@ records are dropped once the transaction that made them is applied.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..errors import Code, KeeperError
 from ..jute import ACL
@@ -33,7 +33,8 @@ class ChangeRecord:
     acl: list[ACL]
 
     def duplicate(self, zxid: int) -> ChangeRecord:
-        state = replace(self.state) if self.state is not None else None
+        st = self.state
+        state = NodeState(st.version, st.cversion, st.aversion, st.ephemeral_owner, st.pzxid) if st else None
         return ChangeRecord(zxid, self.path, state, self.child_count, self.acl)
 
 
