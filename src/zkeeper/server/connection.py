@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..jute import ConnectResponse, Id, ReplyHeader, WatcherEvent
 from ..proto.server import Connect, Event, FourLetterWord, ProtocolError, ServerConnection
@@ -38,6 +38,7 @@ class ClientConnection(asyncio.Protocol):
         self.packets_received = 0
         self.packets_sent = 0
         self.last_zxid = 0
+        self._out: list[bytes] = []
 
     def __hash__(self) -> int:
         return id(self)
@@ -48,8 +49,8 @@ class ClientConnection(asyncio.Protocol):
     # ---- asyncio callbacks -------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports don't subclass asyncio.Transport but behave like one.
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername") or ("", 0)
         self.peer = (str(peer[0]), int(peer[1]))
         self.auth.append(Id("ip", self.peer[0]))
@@ -121,14 +122,24 @@ class ClientConnection(asyncio.Protocol):
         self.write(encode_reply(header, body))
 
     def write(self, data: bytes) -> None:
+        # Replies are gathered and written once per loop turn: one syscall for all
+        # the answers to one read, instead of one per reply.
         if self.transport is not None and not self.closed:
             self.packets_sent += 1
             self.server.stats.packets_sent += 1
-            self.transport.write(data)
+            self._out.append(data)
+            if len(self._out) == 1:
+                asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        if self._out and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(self._out) if len(self._out) > 1 else self._out[0])
+        self._out.clear()
 
     def close(self) -> None:
         """Close after flushing what is already written."""
         if self.transport is not None and not self.closed:
+            self._flush()
             self.closed = True
             self.transport.close()
             self.server.connection_closed(self)
