@@ -140,7 +140,7 @@ def test_session_close_removes_its_ephemerals_and_fires_watches():
     core.run(other, OpCode.EXISTS, ExistsRequest("/eph", True), origin=watcher)
     core.run(owner, OpCode.CLOSE_SESSION, None)
     assert core.tree.get("/eph") is None
-    assert [(w, e.type, e.path) for w, e in core.tree.take_events()] == [(watcher, 2, "/eph")]
+    assert [(w, e.type, e.path) for w, e, _ in core.tree.take_events()] == [(watcher, 2, "/eph")]
     assert core.run(owner, OpCode.GET_DATA, GetDataRequest("/", False)).header.err == Code.SESSIONEXPIRED
 
 
@@ -150,7 +150,9 @@ def test_containers_and_ttl_nodes_carry_their_owner_markers():
     core.run(sid, OpCode.CREATE_CONTAINER, CreateRequest("/c", b"", open_acl(), CreateMode.CONTAINER))
     assert core.tree.get("/c").ephemeral_owner == CONTAINER_EPHEMERAL_OWNER
     r = core.run(sid, OpCode.CREATE_TTL, CreateTTLRequest("/t", b"", open_acl(), CreateMode.PERSISTENT_WITH_TTL, 500))
-    assert r.body.stat.ephemeralOwner == ttl_ephemeral_owner(500)
+    assert core.tree.get("/t").ephemeral_owner == ttl_ephemeral_owner(500)
+    # ...but clients see 0 for container and TTL nodes, as in ZooKeeper.
+    assert r.body.stat.ephemeralOwner == 0 and core.tree.get("/c").stat().ephemeralOwner == 0
     assert "/c" in core.tree.containers and "/t" in core.tree.ttls
     bad = core.run(sid, OpCode.CREATE_TTL, CreateTTLRequest("/t2", b"", open_acl(), CreateMode.PERSISTENT, 500))
     assert bad.header.err == Code.BADARGUMENTS

@@ -11,7 +11,7 @@ from .helpers import Core, open_acl
 
 
 def events(core: Core) -> list[tuple[object, int, str]]:
-    return [(w, e.type, e.path) for w, e in core.tree.take_events()]
+    return [(w, e.type, e.path) for w, e, _ in core.tree.take_events()]
 
 
 def mk(core: Core, sid: int, path: str, data: bytes = b"") -> None:

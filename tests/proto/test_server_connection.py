@@ -6,8 +6,9 @@ import struct
 
 import pytest
 
-from zkeeper.jute import ConnectRequest, CreateRequest, GetDataRequest, RequestHeader, Writer
+from zkeeper.jute import ConnectRequest, CreateRequest, CreateTTLRequest, GetDataRequest, RequestHeader, Writer
 from zkeeper.jute.multi import MultiRequest
+from zkeeper.proto.requests import Malformed
 from zkeeper.proto.server import Connect, FourLetterWord, ProtocolError, Request, ServerConnection, frame
 from zkeeper.types import OpCode
 
@@ -65,14 +66,32 @@ def test_oversized_and_negative_lengths_are_refused():
         ServerConnection(100).receive_data(struct.pack(">i", -5))
 
 
-def test_malformed_body_is_a_protocol_error():
+def test_malformed_body_is_the_requests_problem_but_a_bad_header_is_the_connections():
     conn = ServerConnection(1000)
     conn.receive_data(handshake())
     w = Writer()
     RequestHeader(1, OpCode.GET_DATA).write(w)
     w.int(50)  # string length beyond the frame
+    (ev,) = conn.receive_data(frame(w.getvalue()))
+    # ZooKeeper answers such a request MARSHALLINGERROR and keeps the connection.
+    assert isinstance(ev.record, Malformed)
     with pytest.raises(ProtocolError, match="malformed"):
-        conn.receive_data(frame(w.getvalue()))
+        conn.receive_data(frame(b"\x00\x00\x01"))  # not even a RequestHeader
+
+
+def test_multi_ops_are_retyped_as_zookeeper_rebuilds_them():
+    conn = ServerConnection(1000)
+    conn.receive_data(handshake())
+    multi = MultiRequest([
+        (OpCode.CREATE2, CreateRequest("/a", b"", [], 0)),
+        (OpCode.CREATE, CreateRequest("/c", b"", [], 4)),
+        (OpCode.CREATE_TTL, CreateTTLRequest("/t", b"", [], 0, 5)),
+    ])
+    (ev,) = conn.receive_data(enc(RequestHeader(3, OpCode.MULTI), multi))
+    assert [t for t, _ in ev.record.ops] == [OpCode.CREATE, OpCode.CREATE_CONTAINER, OpCode.CREATE]
+    mixed = MultiRequest([(OpCode.CREATE, CreateRequest("/a", b"", [], 0)), (OpCode.GET_DATA, GetDataRequest("/a", True))])
+    (ev,) = conn.receive_data(enc(RequestHeader(4, OpCode.MULTI), mixed))
+    assert isinstance(ev.record, Malformed)
 
 
 def test_unknown_opcode_is_reported_not_decoded():

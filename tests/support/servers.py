@@ -89,6 +89,14 @@ class RunningServer:
         self.stop(signal.SIGKILL)
 
 
+def _ready_or_kill(server: RunningServer) -> None:
+    try:
+        server.wait_ready()
+    except BaseException:
+        server.kill()
+        raise
+
+
 def write_config(directory: Path, port: int, tick_time: int, extra: dict[str, str]) -> Path:
     data = directory / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -121,7 +129,7 @@ def start_reference(directory: Path, *, tick_time: int = 2000, extra: dict[str, 
     ]
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=directory)
     server = RunningServer("zookeeper", port, directory, proc, log, cfg, extra)
-    server.wait_ready()
+    _ready_or_kill(server)
     return server
 
 
@@ -137,5 +145,5 @@ def start_zkeeper(directory: Path, *, tick_time: int = 2000, extra: dict[str, st
     cmd = [sys.executable, "-m", "zkeeper.cli.zkserver", "start-foreground", str(cfg)]
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=directory, env=env)
     server = RunningServer("zkeeper", port, directory, proc, log, cfg, extra)
-    server.wait_ready()
+    _ready_or_kill(server)
     return server

@@ -53,8 +53,11 @@ class ServerConnection:
         self._buf = bytearray()
         self._handshake_done = False
         self._first_bytes = True
+        self.failure: str | None = None  # set once the stream is unusable
 
     def receive_data(self, data: bytes) -> list[Event]:
+        if self.failure is not None:
+            raise ProtocolError(self.failure)
         self._buf += data
         events: list[Event] = []
         buf = self._buf
@@ -68,13 +71,24 @@ class ServerConnection:
                     return [FourLetterWord(word.decode())]
             (length,) = _LEN.unpack_from(buf, pos)
             if length < 0 or length > self.max_frame:
-                raise ProtocolError(f"Len error {length} (jute.maxbuffer is {self.max_frame})")
+                self.failure = f"Len error {length} (jute.maxbuffer is {self.max_frame})"
+                break
             if len(buf) - pos - 4 < length:
                 break
             start = pos + 4
             pos = start + length
-            events.append(self._frame(bytes(buf[start:pos])))
+            try:
+                events.append(self._frame(bytes(buf[start:pos])))
+            except ProtocolError as e:
+                self.failure = str(e)
+                break
         del buf[:pos]
+        if self.failure is not None:
+            if not events:
+                raise ProtocolError(self.failure)
+            # What came before the bad frame is served first, as ZooKeeper reads
+            # frame by frame; the next call reports the failure.
+            buf.clear()
         return events
 
     def _frame(self, frame: bytes) -> Event:
@@ -84,11 +98,12 @@ class ServerConnection:
                 self._handshake_done = True
                 return Connect(ConnectRequest.read(r))
             hdr = RequestHeader.read(r)  # type: ignore[attr-defined]
-            if not is_known(hdr.type):
-                return Request(hdr.xid, hdr.type, None, known=False)
-            return Request(hdr.xid, hdr.type, decode_request(hdr.type, r))
         except (JuteError, IndexError, ValueError, UnicodeDecodeError) as e:
             raise ProtocolError(f"malformed frame: {e}") from None
+        if not is_known(hdr.type):
+            return Request(hdr.xid, hdr.type, None, known=False)
+        # A bad body is the request's problem, not the connection's (MARSHALLINGERROR).
+        return Request(hdr.xid, hdr.type, decode_request(hdr.type, r))
 
 
 def frame(parts: bytes) -> bytes:

@@ -15,6 +15,7 @@ from ..jute import ConnectResponse, Id, ReplyHeader, WatcherEvent
 from ..proto.server import Connect, Event, FourLetterWord, ProtocolError, ServerConnection
 from ..proto.server import Request as RequestEvent
 from ..proto.server import encode_connect_response, encode_reply
+from ..tree.acl import add_auth_id
 from ..types import NOTIFICATION_XID
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class ClientConnection(asyncio.Protocol):
         self.packets_sent = 0
         self.last_zxid = 0
         self._out: list[bytes] = []
+        self._receiving = False
 
     def __hash__(self) -> int:
         return id(self)
@@ -53,7 +55,7 @@ class ClientConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername") or ("", 0)
         self.peer = (str(peer[0]), int(peer[1]))
-        self.auth.append(Id("ip", self.peer[0]))
+        add_auth_id(self.auth, Id("ip", self.peer[0]))
         if not self.server.accept_connection(self):
             self.close()
 
@@ -66,6 +68,16 @@ class ClientConnection(asyncio.Protocol):
             log.warning("Closing connection from %s:%d: %s", self.peer[0], self.peer[1], e)
             self.close()
             return
+        self._receiving = True
+        try:
+            self._handle(events)
+        finally:
+            self._receiving = False
+        if self.proto.failure is not None and not self.closed and not self.held:
+            log.warning("Closing connection from %s:%d: %s", self.peer[0], self.peer[1], self.proto.failure)
+            self.close()
+
+    def _handle(self, events: list[Event]) -> None:
         for ev in events:
             if self.closed:
                 return
@@ -113,6 +125,10 @@ class ClientConnection(asyncio.Protocol):
             if self.closed:
                 return
             self._dispatch(ev)
+        # Inside data_received the rest of the batch is still to come; it closes then.
+        if self.proto.failure is not None and not self.closed and not self._receiving:
+            log.warning("Closing connection from %s:%d: %s", self.peer[0], self.peer[1], self.proto.failure)
+            self.close()
 
     def send_event(self, event: WatcherEvent) -> None:
         self.write(encode_reply(ReplyHeader(NOTIFICATION_XID, -1, 0), event))

@@ -18,15 +18,16 @@ from ..errors import Code
 from ..jute import AuthPacket, ConnectRequest, ConnectResponse, Id, ReplyHeader
 from ..proto.server import Request as RequestEvent
 from ..proto.server import encode_connect_response
+from ..proto.requests import Malformed
 from ..session.ids import session_password
 from ..session.tracker import SessionTracker
-from ..tree.acl import SUPER_ID, generate_digest
+from ..tree.acl import SUPER_ID, add_auth_id, generate_digest, may_read
 from ..tree.datatree import DataTree
 from ..txn.changes import OutstandingChanges
 from ..txn.final import Final
 from ..txn.prep import Prep
 from ..txn.request import Prepared, Request
-from ..types import AUTH_XID, OpCode, ttl_of_owner
+from ..types import OpCode, ttl_of_owner
 from .admin import admin_server
 from .config import PROMETHEUS_PROVIDER, ServerConfig
 from .connection import ClientConnection
@@ -204,14 +205,20 @@ class ZooKeeperServer:
         self.sessions.touch(conn.session_id, _mono_ms())
         if not ev.known:
             log.warning("Received packet at server of unknown type %d", ev.type)
-            conn.send_reply(ReplyHeader(ev.xid, self.tree.last_processed_zxid, Code.UNIMPLEMENTED))
+            # ZooKeeper answers with the request's unset zxid, -1.
+            conn.send_reply(ReplyHeader(ev.xid, -1, Code.UNIMPLEMENTED))
             conn.close()
             return
         if ev.type == OpCode.AUTH:
+            if isinstance(ev.record, Malformed):
+                log.warning("Closing connection %r: malformed auth packet: %s", conn, ev.record.reason)
+                conn.close()
+                return
             self._authenticate(conn, ev.xid, ev.record)
             return
         if ev.type == OpCode.SASL:
-            conn.send_reply(ReplyHeader(ev.xid, self.tree.last_processed_zxid, Code.UNIMPLEMENTED))
+            log.warning("Closing connection %r: SASL is not configured", conn)
+            conn.close()
             return
         self.submit(Request(conn.session_id, ev.xid, ev.type, ev.record, conn.auth, conn))
 
@@ -227,14 +234,13 @@ class ZooKeeperServer:
             ids.append(Id("ip", conn.peer[0]))
         else:
             log.warning("No authentication provider for scheme: %s has [ip, digest]", scheme)
-            conn.send_reply(ReplyHeader(AUTH_XID, 0, Code.AUTHFAILED))
+            conn.send_reply(ReplyHeader(xid, 0, Code.AUTHFAILED))
             conn.close()
             return
         for i in ids:
-            if i not in conn.auth:
-                conn.auth.append(i)
+            add_auth_id(conn.auth, i)
         log.info("Session 0x%x: auth success for scheme %s and address %s", conn.session_id, scheme, conn.peer[0])
-        conn.send_reply(ReplyHeader(AUTH_XID, 0, Code.OK))
+        conn.send_reply(ReplyHeader(xid, 0, Code.OK))
 
     def submit(self, req: Request) -> None:
         prepared = self.prep.prepare(req, _wall_ms())
@@ -258,23 +264,28 @@ class ZooKeeperServer:
     def _finish(self, p: Prepared) -> None:
         rc = self.final.apply(p)
         req = p.request
-        for watcher, event in self.tree.take_events():
-            watcher.send_event(event)  # type: ignore[attr-defined]
         conn = req.origin
-        if req.type == OpCode.CREATE_SESSION:
-            if isinstance(conn, ClientConnection) and not conn.closed:
-                self._finish_session(conn, valid=True)
+        live = isinstance(conn, ClientConnection) and not conn.closed
+        # Answering a read can raise events too (setWatches): build the reply first,
+        # then send every event before it, as ZooKeeper does.
+        session_created = p.hdr is not None and p.hdr.type == OpCode.CREATE_SESSION
+        reply = self.final.reply(p, rc) if live and not session_created else None
+        for watcher, event, acl in self.tree.take_events():
+            if acl is None or may_read(acl, watcher.auth, self.config.skip_acl):  # type: ignore[attr-defined]
+                watcher.send_event(event)  # type: ignore[attr-defined]
+        if session_created:
+            if live:
+                self._finish_session(conn, valid=True)  # type: ignore[arg-type]
             return
         if req.type == OpCode.CLOSE_SESSION and p.hdr is not None and p.hdr.type == OpCode.CLOSE_SESSION:
             self.sessions.remove(req.session_id)
             owner = self.by_session.pop(req.session_id, None)
             if conn is None and owner is not None:
                 owner.close()
-        if isinstance(conn, ClientConnection) and not conn.closed:
-            reply = self.final.reply(p, rc)
-            conn.send_reply(reply.header, reply.body)
+        if reply is not None and not conn.closed:  # type: ignore[union-attr]
+            conn.send_reply(reply.header, reply.body)  # type: ignore[union-attr]
             if req.type == OpCode.CLOSE_SESSION:
-                conn.close()
+                conn.close()  # type: ignore[union-attr]
 
     # ---- periodic work ---------------------------------------------------------------
 

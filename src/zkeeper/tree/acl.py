@@ -14,6 +14,7 @@ import ipaddress
 from ..errors import Code, KeeperError
 from ..jute import ACL, Id
 from ..types import Perms
+from .javaorder import concurrent_set_order, java_id_hash
 
 WORLD_ANYONE = Id("world", "anyone")
 OPEN_ACL_UNSAFE = [ACL(Perms.ALL, WORLD_ANYONE)]
@@ -22,6 +23,25 @@ SUPER_ID = Id("super", "")
 
 # Schemes whose ids count as "authenticated" when expanding the `auth` scheme.
 _AUTHENTICATED_SCHEMES = {"digest", "sasl", "x509", "super"}
+
+
+def add_auth_id(auth_ids: list[Id], new: Id) -> None:
+    """Add an id to a connection's auth ids, kept in the order ZooKeeper iterates them
+    (a ConcurrentHashMap set), which is the order whoAmI and `auth` ACLs reveal."""
+    if new in auth_ids:
+        return
+    auth_ids.append(new)
+    order = concurrent_set_order([java_id_hash(i.scheme, i.id) for i in auth_ids])
+    auth_ids[:] = [auth_ids[i] for i in order]
+
+
+def user_name(ident: Id) -> str:
+    """The user an auth id stands for (AuthenticationProvider.getUserName)."""
+    if ident.scheme == "digest":
+        return ident.id.split(":")[0]
+    if ident.scheme in ("ip", "sasl", "x509"):
+        return ident.id
+    return ""
 
 
 def generate_digest(id_password: str) -> str:
@@ -107,6 +127,14 @@ def check_acl(acl: list[ACL] | None, perm: int, auth_ids: list[Id], skip: bool =
             if cid.scheme == a.id.scheme and _matches(a.id, cid):
                 return
     raise KeeperError(Code.NOAUTH)
+
+
+def may_read(acl: list[ACL], auth_ids: list[Id], skip: bool = False) -> bool:
+    try:
+        check_acl(acl, Perms.READ, auth_ids, skip)
+    except KeeperError:
+        return False
+    return True
 
 
 def redact_digests(acl: list[ACL]) -> list[ACL]:

@@ -68,7 +68,9 @@ class DataTree:
         self.data_watches = wm.WatchManager()
         self.child_watches = wm.WatchManager()
         self.last_processed_zxid = 0
-        self.events: list[tuple[Watcher, WatcherEvent]] = []
+        # (watcher, event, ACL of the node it is about): a watcher that may not READ
+        # that node is not told (Apache ZooKeeper's fix for CVE-2024-23944).
+        self.events: list[tuple[Watcher, WatcherEvent, list[ACL] | None]] = []
         self.approximate_data_size = 0
         self._make_system_nodes()
 
@@ -83,16 +85,17 @@ class DataTree:
         zk.add_child("config")
         config.aversion = -1
 
-    def _put(self, path: str, data: bytes, acl: list[ACL], zxid: int, time: int, owner: int) -> Znode:
+    def _put(self, path: str, data: bytes | None, acl: list[ACL], zxid: int, time: int, owner: int) -> Znode:
         node = Znode(data, acl, zxid, time, owner)
         self.nodes[path] = node
-        self.approximate_data_size += len(path) + len(data)
+        self.approximate_data_size += len(path) + (len(data) if data else 0)
         return node
 
     # ---- queries -----------------------------------------------------------
 
     def get(self, path: str) -> Znode | None:
-        return self.nodes.get(path)
+        # ZooKeeper's node map holds the root under "" as well as "/".
+        return self.nodes.get(path or "/")
 
     @property
     def node_count(self) -> int:
@@ -120,15 +123,15 @@ class DataTree:
 
     # ---- watches -------------------------------------------------------------
 
-    def _fire(self, manager: wm.WatchManager, path: str, etype: EventType,
+    def _fire(self, manager: wm.WatchManager, path: str, etype: EventType, acl: list[ACL],
               suppress: list[Watcher] | None = None) -> list[Watcher]:
         watchers = manager.trigger(path, etype, suppress or ())
         if watchers:
             event = WatcherEvent(etype, KeeperState.SYNC_CONNECTED, path)
-            self.events.extend((w, event) for w in watchers)
+            self.events.extend((w, event, acl) for w in watchers)
         return watchers
 
-    def take_events(self) -> list[tuple[Watcher, WatcherEvent]]:
+    def take_events(self) -> list[tuple[Watcher, WatcherEvent, list[ACL] | None]]:
         events, self.events = self.events, []
         return events
 
@@ -229,7 +232,7 @@ class DataTree:
         if parent_cversion > parent.cversion:
             parent.cversion = parent_cversion
             parent.pzxid = zxid
-        node = self._put(path, data or b"", acl, zxid, time, owner)
+        node = self._put(path, data, acl, zxid, time, owner)
         parent.add_child(name)
         if owner == CONTAINER_EPHEMERAL_OWNER:
             self.containers.add(path)
@@ -240,8 +243,8 @@ class DataTree:
             if paths is None:
                 paths = self.ephemerals[owner] = JavaHashSet()
             paths.add(path)
-        self._fire(self.data_watches, path, EventType.NODE_CREATED)
-        self._fire(self.child_watches, parent_path, EventType.NODE_CHILDREN_CHANGED)
+        self._fire(self.data_watches, path, EventType.NODE_CREATED, acl)
+        self._fire(self.child_watches, parent_path, EventType.NODE_CHILDREN_CHANGED, parent.acl)
         return node.stat()
 
     def delete_node(self, path: str, zxid: int) -> None:
@@ -255,7 +258,7 @@ class DataTree:
         node = self.nodes.pop(path, None)
         if node is None:
             raise KeeperError(Code.NONODE, path)
-        self.approximate_data_size -= len(path) + len(node.data)
+        self.approximate_data_size -= len(path) + (len(node.data) if node.data else 0)
         owner = node.ephemeral_owner
         if owner == CONTAINER_EPHEMERAL_OWNER:
             self.containers.discard(path)
@@ -267,9 +270,9 @@ class DataTree:
                 # An emptied set stays until the session dies, as in ZooKeeper,
                 # so its table size (and so its listing order) carries over.
                 paths.discard(path)
-        fired = self._fire(self.data_watches, path, EventType.NODE_DELETED)
-        self._fire(self.child_watches, path, EventType.NODE_DELETED, fired)
-        self._fire(self.child_watches, parent_path, EventType.NODE_CHILDREN_CHANGED)
+        fired = self._fire(self.data_watches, path, EventType.NODE_DELETED, node.acl)
+        self._fire(self.child_watches, path, EventType.NODE_DELETED, node.acl, fired)
+        self._fire(self.child_watches, parent_path, EventType.NODE_CHILDREN_CHANGED, parent.acl)
 
     def _existing(self, path: str) -> Znode:
         node = self.nodes.get(path)
@@ -279,14 +282,14 @@ class DataTree:
 
     def set_data(self, path: str, data: bytes | None, version: int, zxid: int, time: int) -> Stat:
         node = self._existing(path)
-        data = data or b""
-        self.approximate_data_size += len(data) - len(node.data)
+        # null data stays null: getData answers a null buffer, as ZooKeeper does.
+        self.approximate_data_size += (len(data) if data else 0) - (len(node.data) if node.data else 0)
         node.data = data
         node.mtime = time
         node.mzxid = zxid
         node.version = version
         stat = node.stat()
-        self._fire(self.data_watches, path, EventType.NODE_DATA_CHANGED)
+        self._fire(self.data_watches, path, EventType.NODE_DATA_CHANGED, node.acl)
         return stat
 
     def set_acl(self, path: str, acl: list[ACL], version: int) -> Stat:

@@ -83,3 +83,23 @@ class JavaHashSet:
         table sized for its count."""
         cap = _table_size_for(int(len(self.items) / 0.75 + 1.0))
         return sorted(self.order(), key=lambda s: bucket(s, cap))
+
+
+def java_id_hash(scheme: str, ident: str) -> int:
+    """`org.apache.zookeeper.data.Id.hashCode()` as jute generates it."""
+    h = 17
+    for part in (scheme, ident):
+        h = (37 * h + java_string_hash(part)) & 0xFFFFFFFF
+    return h
+
+
+def concurrent_set_order(hashes_in_insertion_order: list[int]) -> list[int]:
+    """Positions in the iteration order of a ConcurrentHashMap-backed set (a
+    connection's auth ids): by bucket, then insertion order; the table starts at 16
+    and doubles once it holds 3/4 of its size."""
+    n = len(hashes_in_insertion_order)
+    cap = 16
+    while n >= cap - (cap >> 2):
+        cap *= 2
+    keyed = [((h ^ (h >> 16)) & 0x7FFFFFFF & (cap - 1), i) for i, h in enumerate(hashes_in_insertion_order)]
+    return [i for _, i in sorted(keyed)]

@@ -7,6 +7,7 @@ StatPersisted.
 from __future__ import annotations
 
 from ..jute import ACL, Stat
+from ..types import CONTAINER_EPHEMERAL_OWNER, ttl_of_owner
 from .javaorder import grown_capacity, hashset_order
 
 
@@ -17,7 +18,7 @@ class Znode:
         "ephemeral_owner", "pzxid", "child_capacity",
     )
 
-    def __init__(self, data: bytes, acl: list[ACL], zxid: int, time: int, ephemeral_owner: int) -> None:
+    def __init__(self, data: bytes | None, acl: list[ACL], zxid: int, time: int, ephemeral_owner: int) -> None:
         self.data = data
         self.acl = acl
         # Insertion-ordered (a dict) so listings can follow Java HashSet order.
@@ -47,7 +48,11 @@ class Znode:
         n = len(self.children)
         # `cversion` counts child creations; clients see changes (creates + deletes),
         # which is 2*creates - children still present (ZooKeeper's DataNode.copyStat).
+        owner = self.ephemeral_owner
+        # Container and TTL markers are internal: clients see 0 (DataNode.copyStat).
+        if owner == CONTAINER_EPHEMERAL_OWNER or ttl_of_owner(owner) is not None:
+            owner = 0
         return Stat(
             self.czxid, self.mzxid, self.ctime, self.mtime, self.version, self.cversion * 2 - n,
-            self.aversion, self.ephemeral_owner, len(self.data), n, self.pzxid,
+            self.aversion, owner, len(self.data) if self.data else 0, n, self.pzxid,
         )

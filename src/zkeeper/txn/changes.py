@@ -45,6 +45,7 @@ class OutstandingChanges:
         self.by_path: dict[str, ChangeRecord] = {}
 
     def lookup(self, path: str) -> ChangeRecord | None:
+        path = path or "/"  # the root answers to "" too
         rec = self.by_path.get(path)
         if rec is not None:
             return rec

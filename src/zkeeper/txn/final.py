@@ -18,8 +18,9 @@ from ..jute import (
     SetWatches2, SyncResponse, WatcherEvent, WhoAmIResponse,
 )
 from ..jute.multi import MultiRequest, MultiResponse
+from ..proto.requests import Malformed
 from ..tree import watches as wm
-from ..tree.acl import check_acl, redact_digests
+from ..tree.acl import check_acl, redact_digests, user_name
 from ..tree.datatree import DataTree, TxnResult
 from ..tree.znode import Znode
 from ..types import PING_XID, EventType, KeeperState, OpCode, Perms, WatcherType
@@ -73,6 +74,8 @@ class Final:
         if rc is not None:
             return self._write_response(t, rc)
         rec = req.record
+        if isinstance(rec, Malformed):
+            raise KeeperError(Code.MARSHALLINGERROR)
         if t == OpCode.EXISTS:
             if "\0" in rec.path:
                 raise KeeperError(Code.BADARGUMENTS)
@@ -100,6 +103,8 @@ class Final:
             self._set_watches(req, rec)
             return None
         if t == OpCode.ADD_WATCH:
+            if rec.mode not in (0, 1):
+                raise KeeperError(Code.MARSHALLINGERROR, rec.path)  # ZooKeeper's unknown-mode failure
             mode = wm.RECURSIVE if rec.mode == 1 else wm.PERSISTENT
             if req.origin is not None:
                 self.tree.data_watches.add(rec.path, req.origin, mode)
@@ -114,7 +119,7 @@ class Final:
                 raise KeeperError(Code.NOWATCHER, rec.path)
             return None
         if t == OpCode.WHO_AM_I:
-            return WhoAmIResponse([ClientInfo(i.scheme, i.id) for i in req.auth])
+            return WhoAmIResponse([ClientInfo(i.scheme, user_name(i)) for i in req.auth])
         if t == OpCode.GET_EPHEMERALS:
             prefix = rec.prefixPath
             paths = self.tree.ephemeral_paths(req.session_id)
@@ -146,7 +151,8 @@ class Final:
         if t == OpCode.CREATE:
             return (t, 0, CreateResponse(sub.path or ""))
         if t in _CREATE2_LIKE:
-            return (t, 0, Create2Response(sub.path or "", sub.stat))
+            # A create result that carries a Stat is typed create2 on the wire.
+            return (OpCode.CREATE2, 0, Create2Response(sub.path or "", sub.stat))
         if t == OpCode.SET_DATA:
             return (t, 0, SetDataResponse(sub.stat))
         return (t, 0, None)  # delete, check
@@ -200,15 +206,21 @@ class Final:
     # ---- watch management --------------------------------------------------------------
 
     def _notify_one(self, watcher: Any, etype: EventType, path: str) -> None:
-        self.tree.events.append((watcher, WatcherEvent(etype, KeeperState.SYNC_CONNECTED, path)))
+        # setWatches' catch-up events are not ACL-filtered in ZooKeeper.
+        self.tree.events.append((watcher, WatcherEvent(etype, KeeperState.SYNC_CONNECTED, path), None))
 
     def _set_watches(self, req: Request, rec: Any) -> None:
+        lists = [rec.dataWatches, rec.existWatches, rec.childWatches]
+        if isinstance(rec, SetWatches2):
+            lists += [rec.persistentWatches, rec.persistentRecursiveWatches]
+        if any(lst is None for lst in lists):
+            raise KeeperError(Code.MARSHALLINGERROR)  # ZooKeeper can't walk a null list
         w = req.origin
         if w is None:
             return
         tree = self.tree
         rel = rec.relativeZxid
-        for path in rec.dataWatches or ():
+        for path in rec.dataWatches:
             node = tree.get(path)
             if node is None:
                 self._notify_one(w, EventType.NODE_DELETED, path)
@@ -216,12 +228,12 @@ class Final:
                 self._notify_one(w, EventType.NODE_DATA_CHANGED, path)
             else:
                 tree.data_watches.add(path, w)
-        for path in rec.existWatches or ():
+        for path in rec.existWatches:
             if tree.get(path) is not None:
                 self._notify_one(w, EventType.NODE_CREATED, path)
             else:
                 tree.data_watches.add(path, w)
-        for path in rec.childWatches or ():
+        for path in rec.childWatches:
             node = tree.get(path)
             if node is None:
                 self._notify_one(w, EventType.NODE_DELETED, path)
@@ -230,10 +242,11 @@ class Final:
             else:
                 tree.child_watches.add(path, w)
         if isinstance(rec, SetWatches2):
-            for path in rec.persistentWatches or ():
+            for path in rec.persistentWatches:
                 tree.child_watches.add(path, w, wm.PERSISTENT)
                 tree.data_watches.add(path, w, wm.PERSISTENT)
-            for path in rec.persistentRecursiveWatches or ():
+            for path in rec.persistentRecursiveWatches:
+                tree.child_watches.add(path, w, wm.RECURSIVE)
                 tree.data_watches.add(path, w, wm.RECURSIVE)
 
     def _watch_query(self, req: Request, path: str, wtype: int, remove: bool) -> bool:
@@ -245,7 +258,12 @@ class Final:
         elif wtype == WatcherType.ANY:
             managers = [self.tree.child_watches, self.tree.data_watches]
         else:
-            raise KeeperError(Code.BADARGUMENTS, path)
+            # ZooKeeper 3.8 knows only Children/Data/Any here; its decode failure of
+            # any other type surfaces as MARSHALLINGERROR.
+            raise KeeperError(Code.MARSHALLINGERROR, path)
+        if not remove and path and "/" not in path:
+            # ZooKeeper 3.8 walks the path's parents here and fails on a relative path.
+            raise KeeperError(Code.MARSHALLINGERROR, path)
         found = False
         for m in managers:
             if remove:

@@ -19,6 +19,7 @@ from ..jute import (
 )
 from ..jute.schema import encode
 from ..paths import path_problem
+from ..proto.requests import Malformed
 from ..session.tracker import SessionTracker
 from ..tree.acl import check_acl, fixup_acl
 from ..tree.datatree import SPECIAL_PATHS
@@ -27,6 +28,10 @@ from ..types import (
 )
 from .changes import ChangeRecord, NodeState, OutstandingChanges
 from .request import Prepared, Request
+
+
+class _MultiUnreadable(Exception):
+    """A multi op whose body doesn't fit its type: the whole multi is a MARSHALLINGERROR."""
 
 
 def _parent(path: str, last_slash: int) -> str:
@@ -83,6 +88,8 @@ class Prep:
         check_acl(acl, perm, req.auth, self.skip_acl)
 
     def _to_txn(self, type_: int, req: Request, rec: Any, hdr: TxnHeader) -> Any:
+        if isinstance(rec, Malformed):
+            raise KeeperError(Code.MARSHALLINGERROR)
         if type_ in (OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_TTL, OpCode.CREATE_CONTAINER):
             return self._create(type_, req, rec, hdr)
         if type_ == OpCode.DELETE_CONTAINER:
@@ -107,6 +114,8 @@ class Prep:
     # ---- each write ------------------------------------------------------------
 
     def _create(self, type_: int, req: Request, rec: CreateRequest | CreateTTLRequest, hdr: TxnHeader) -> Any:
+        if type_ == OpCode.CREATE_TTL and not isinstance(rec, CreateTTLRequest):
+            raise _MultiUnreadable()
         ttl = rec.ttl if isinstance(rec, CreateTTLRequest) else -1
         try:
             mode = CreateMode(rec.flags)
@@ -251,14 +260,15 @@ class Prep:
     # ---- multi -------------------------------------------------------------------
 
     def _prepare_multi(self, req: Request, out: Prepared, now_ms: int) -> None:
-        ops: list[tuple[int, Any]] = req.record.ops
         zxid = self.next_zxid()
         hdr = TxnHeader(req.session_id, req.cxid, zxid, now_ms, OpCode.MULTI)
         out.hdr = hdr
+        if isinstance(req.record, Malformed):
+            raise KeeperError(Code.MARSHALLINGERROR)
         mark = self.changes.mark()
         txns: list[Txn] = []
         failed: KeeperError | None = None
-        for op_type, op_rec in ops:
+        for op_type, op_rec in req.record.ops:
             if failed is not None:
                 txns.append(Txn(OpCode.ERROR, encode(ErrorTxn(Code.RUNTIMEINCONSISTENCY))))
                 continue
@@ -269,5 +279,9 @@ class Prep:
                 failed = e
                 txns.append(Txn(OpCode.ERROR, encode(ErrorTxn(e.code))))
                 self.changes.rollback(mark)
+            except _MultiUnreadable:
+                # ZooKeeper fails the whole multi here (a ClassCastException in its prep).
+                self.changes.rollback(mark)
+                raise KeeperError(Code.MARSHALLINGERROR) from None
         out.txn = MultiTxn(txns)
         out.error = failed
