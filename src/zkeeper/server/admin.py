@@ -145,7 +145,7 @@ def srst(s: ZooKeeperServer) -> dict[str, Any]:
 
 
 def last_snapshot(s: ZooKeeperServer) -> dict[str, Any]:
-    zxid, ts = getattr(s, "last_snapshot", (0, 0))
+    zxid, ts = s.durable.last_snapshot
     return {"zxid": f"0x{zxid:x}", "timestamp": ts}
 
 

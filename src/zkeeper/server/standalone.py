@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections import deque
 
@@ -22,7 +21,7 @@ from ..proto.requests import Malformed
 from ..session.ids import session_password
 from ..session.tracker import SessionTracker
 from ..tree.acl import SUPER_ID, add_auth_id, generate_digest, may_read
-from ..tree.datatree import DataTree
+from ..storage import StorageError
 from ..txn.changes import OutstandingChanges
 from ..txn.final import Final
 from ..txn.prep import Prep
@@ -33,6 +32,7 @@ from .config import PROMETHEUS_PROVIDER, ServerConfig
 from .connection import ClientConnection
 from .fourlw import run_four_letter_word
 from .http import HttpServer
+from .persistence import DurableLog, recover_state
 from .metrics import metrics_server
 from .stats import ServerStats
 
@@ -53,13 +53,19 @@ def _mono_ms() -> int:
 class ZooKeeperServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.tree = DataTree()
+        self.stats = ServerStats()
+        self.tree, restored, last_zxid = recover_state(config)
         self.sessions = SessionTracker(config.tick_time, STANDALONE_SERVER_ID, _mono_ms(), id_clock_ms=_wall_ms())
+        for sid, timeout in restored.items():
+            # Restored sessions get a full timeout to reconnect before they expire.
+            self.sessions.add(sid, timeout, _mono_ms())
         self.changes = OutstandingChanges(self.tree)
-        self.prep = Prep(self.changes, self.sessions, last_zxid=self.tree.last_processed_zxid,
+        self.prep = Prep(self.changes, self.sessions, last_zxid=last_zxid,
                          extended_types=config.extended_types_enabled, skip_acl=config.skip_acl)
         self.final = Final(self.tree, self.changes, skip_acl=config.skip_acl)
-        self.stats = ServerStats()
+        self.durable = DurableLog(config, self.stats, last_zxid, self._on_synced, self._on_write_failed)
+        if last_zxid > 0:
+            self.durable.startup_snapshot(self.tree, restored, last_zxid)
         self.connections: set[ClientConnection] = set()
         self.by_session: dict[int, ClientConnection] = {}
         self._queue: deque[tuple[Prepared, float]] = deque()
@@ -74,8 +80,6 @@ class ZooKeeperServer:
     # ---- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
-        for d in {self.config.data_dir, self.config.data_log_dir}:
-            os.makedirs(os.path.join(d, "version-2"), exist_ok=True)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: ClientConnection(self), self.config.client_port_address, self.config.client_port,
@@ -84,6 +88,7 @@ class ZooKeeperServer:
         await self._start_http()
         self._tasks.append(asyncio.create_task(self._expire_sessions()))
         self._tasks.append(asyncio.create_task(self._clean_containers()))
+        self._tasks.append(asyncio.create_task(self.durable.autopurge()))
         log.info("binding to port %s:%d", self.config.client_port_address, self.bound_port)
 
     async def _start_http(self) -> None:
@@ -121,6 +126,7 @@ class ZooKeeperServer:
             conn.close()
         if self._server is not None:
             await self._server.wait_closed()
+        self.durable.close()
 
     # ---- connections -----------------------------------------------------------------
 
@@ -247,19 +253,58 @@ class ZooKeeperServer:
         self.stats.outstanding += 1
         self._queue.append((prepared, time.monotonic()))
         if prepared.hdr is not None:
-            self._log_append(prepared)
+            self.durable.append(prepared.hdr, prepared.txn)
         self._commit()
 
-    def _log_append(self, prepared: Prepared) -> None:
-        """Where the durable log writes (and group-fsyncs) the txn; in memory for now."""
+    def _on_synced(self, zxid: int) -> None:
+        self._commit()
 
     def _commit(self) -> None:
-        # Everything queued is durable (in-memory log): apply and answer in order.
+        """Apply and answer, in order, everything up to the first write not yet durable."""
+        synced = self.durable.synced_zxid
+        applied = 0
         while self._queue:
-            prepared, started = self._queue.popleft()
+            prepared, started = self._queue[0]
+            if prepared.hdr is not None:
+                if prepared.hdr.zxid > synced:
+                    break
+                applied += 1
+            self._queue.popleft()
             self.stats.outstanding -= 1
             self._finish(prepared)
             self.stats.record_latency((time.monotonic() - started) * 1000, prepared.hdr is not None)
+        if applied:
+            self.durable.applied(applied, self._take_snapshot)
+
+    def _take_snapshot(self) -> None:
+        sessions = {s.id: s.timeout for s in self.sessions.sessions.values()}
+        self.durable.snapshot_in_child(self.tree, sessions, self.tree.last_processed_zxid)
+
+    def _on_write_failed(self, durable_zxid: int, error: StorageError) -> None:
+        """Txns past `durable_zxid` never reached the disk: undo their prep, drop the
+        requests (their clients see a connection loss, so the outcome is theirs to
+        check), and carry on serving reads; writes work again once the disk does."""
+        self.prep.last_zxid = durable_zxid
+        self.changes.forget_after(durable_zxid)
+        kept: deque[tuple[Prepared, float]] = deque()
+        for prepared, started in self._queue:
+            if prepared.hdr is None or prepared.hdr.zxid <= durable_zxid:
+                kept.append((prepared, started))
+                continue
+            self.stats.outstanding -= 1
+            req = prepared.request
+            if req.type == OpCode.CLOSE_SESSION:
+                session = self.sessions.sessions.get(req.session_id)
+                if session is not None:
+                    session.closing = False
+            elif req.type == OpCode.CREATE_SESSION:
+                self.sessions.remove(req.session_id)
+            conn = req.origin
+            if isinstance(conn, ClientConnection):
+                log.warning("Closing %r: its write could not be logged (%s)", conn, error)
+                conn.close()
+        self._queue = kept
+        self._commit()
 
     def _finish(self, p: Prepared) -> None:
         rc = self.final.apply(p)

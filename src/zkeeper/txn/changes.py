@@ -84,6 +84,15 @@ class OutstandingChanges:
             if self.by_path.get(rec.path) is rec:
                 del self.by_path[rec.path]
 
+    def forget_after(self, zxid: int) -> None:
+        """Drop the records of txns past `zxid` (they were never made durable)."""
+        q = self.queue
+        while q and q[-1].zxid > zxid:
+            q.pop()
+        self.by_path = {}
+        for rec in q:
+            self.by_path[rec.path] = rec
+
     def session_ephemerals(self, session_id: int) -> list[str]:
         """The session's ephemerals as they will be, in ZooKeeper's listing order."""
         paths = self.tree.ephemeral_paths(session_id)
