@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from base64 import b64encode
 
-from ..jute import ACL, Id
+from ..jute.records import ACL, Id
 from ..types import Perms
 
 ANYONE_ID_UNSAFE = Id("world", "anyone")

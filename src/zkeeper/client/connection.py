@@ -15,8 +15,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from ..jute import AuthPacket, ConnectRequest, ConnectResponse, JuteError, Reader, ReplyHeader, RequestHeader, WatcherEvent, Writer
+from ..jute.io import JuteError, Reader, Writer
+from ..jute.records import AuthPacket, ConnectRequest, ConnectResponse, ReplyHeader, RequestHeader, WatcherEvent
 from ..types import AUTH_XID, NOTIFICATION_XID, PING_XID, SET_WATCHES_XID, EventType, KeeperState, OpCode
+from .codec import get, put
 from .exceptions import ProtocolError
 from .hosts import Chroot
 from .ops import Multi, Op, SetWatchesOp
@@ -91,7 +93,7 @@ def _frame(*records: Any, body: Op[Any] | None = None) -> bytes:
     w = Writer()
     w.int(0)  # length placeholder
     for rec in records:
-        rec.write(w)
+        put(w, rec)
     if body is not None:
         body.write(w)
     out = w.parts
@@ -202,7 +204,7 @@ class ClientConnection:
         return memoryview(frame)
 
     def _handshake(self, frame: memoryview) -> SessionGranted | SessionRefused:
-        resp = ConnectResponse.read(Reader(frame))
+        resp = get(ConnectResponse, Reader(frame))
         if resp.timeOut <= 0:
             self.phase = Phase.CLOSED
             return SessionRefused()
@@ -210,9 +212,9 @@ class ClientConnection:
         return SessionGranted(resp.sessionId, resp.passwd, resp.timeOut, resp.readOnly)
 
     def _reply(self, r: Reader) -> Event:
-        h = ReplyHeader.read(r)
+        h = get(ReplyHeader, r)
         if h.xid == NOTIFICATION_XID:
-            ev = WatcherEvent.read(r)
+            ev = get(WatcherEvent, r)
             return Notification(EventType(ev.type), KeeperState(ev.state), ev.path or "", h.zxid)
         if h.xid == PING_XID:
             return Pong(h.zxid)

@@ -9,6 +9,8 @@ means the session is gone, and with it every ephemeral node and watch.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import Code, KeeperError
 
 
@@ -44,9 +46,11 @@ class ConnectionLoss(ZookeeperError):
 
     The session is still alive (the client is reconnecting); a read can simply be
     retried, a write must be checked or made idempotent before it is retried.
+    `retry_safety` (an `ops.RetrySafety`, set by the client) says which case this is.
     """
 
     code = Code.CONNECTIONLOSS
+    retry_safety: Any = None
 
 
 class MarshallingError(ZookeeperError):
@@ -203,3 +207,7 @@ def error_for(code: int, path: str | None = None) -> ZookeeperError:
     if cls is None:
         return UnknownErrorCode(code, path)
     return cls(path)
+
+
+__all__ = [name for name, obj in list(globals().items())
+           if isinstance(obj, type) and issubclass(obj, Exception) and obj.__module__ == __name__]

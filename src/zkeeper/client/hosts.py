@@ -7,10 +7,13 @@ ensemble instead of all landing on the first server (StaticHostProvider does the
 
 from __future__ import annotations
 
-import random as _random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..paths import path_problem
+
+if TYPE_CHECKING:  # the random source is passed in, never made here
+    from random import Random
 
 DEFAULT_PORT = 2181
 
@@ -86,7 +89,7 @@ class Chroot:
 class HostRing:
     """The hosts in a shuffled, fixed order, handed out round and round."""
 
-    def __init__(self, addresses: tuple[Address, ...], rng: _random.Random) -> None:
+    def __init__(self, addresses: tuple[Address, ...], rng: Random) -> None:
         order = list(addresses)
         rng.shuffle(order)
         self._order = order
@@ -94,6 +97,10 @@ class HostRing:
 
     def __len__(self) -> int:
         return len(self._order)
+
+    def prefer(self, address: Address) -> None:
+        """Make `address` the next one handed out (a read-write server was found there)."""
+        self._next = self._order.index(address)
 
     def next(self) -> Address:
         addr = self._order[self._next]

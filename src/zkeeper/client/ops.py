@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 from ..errors import Code
-from ..jute import (
+from ..jute.io import Reader, Writer
+from ..jute.multi import MultiRequest
+from ..jute.records import (
     ACL,
     AddWatchRequest,
     CheckVersionRequest,
-    CheckWatchesRequest,
     ClientInfo,
     CreateRequest,
     CreateTTLRequest,
@@ -31,15 +32,14 @@ from ..jute import (
     GetDataRequest,
     GetEphemeralsRequest,
     MultiHeader,
-    Reader,
     ReconfigRequest,
     RemoveWatchesRequest,
     SetACLRequest,
     SetDataRequest,
     SyncRequest,
-    Writer,
 )
 from ..types import AddWatchMode, CreateMode, OpCode, WatcherType
+from .codec import get, put
 from .exceptions import ProtocolError, RolledBackError, RuntimeInconsistency, ZookeeperError, error_for
 from .hosts import Chroot
 from .stat import ZnodeStat
@@ -87,7 +87,7 @@ def _strings(r: Reader) -> list[str]:
 
 def _acls(r: Reader) -> list[ACL]:
     n = r.count()
-    return [ACL.read(r) for _ in range(max(n, 0))]
+    return [get(ACL, r) for _ in range(max(n, 0))]
 
 
 # ---- writes ------------------------------------------------------------------------
@@ -117,9 +117,9 @@ class Create(Op[tuple[str, ZnodeStat | None]]):
 
     def write(self, w: Writer) -> None:
         if self.mode.is_ttl:
-            CreateTTLRequest(self.path, self.data, list(self.acl), int(self.mode), self.ttl).write(w)
+            put(w, CreateTTLRequest(self.path, self.data, list(self.acl), int(self.mode), self.ttl))
         else:
-            CreateRequest(self.path, self.data, list(self.acl), int(self.mode)).write(w)
+            put(w, CreateRequest(self.path, self.data, list(self.acl), int(self.mode)))
 
     def parse(self, r: Reader, chroot: Chroot) -> tuple[str, ZnodeStat | None]:
         return self.parse_in_multi(self.opcode, r, chroot)
@@ -130,7 +130,7 @@ class Create(Op[tuple[str, ZnodeStat | None]]):
         path = chroot.strip(r.ustring() or "")
         if reply_type == OpCode.CREATE:
             return path, None
-        return path, ZnodeStat.read(r)
+        return path, get(ZnodeStat, r)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +141,7 @@ class Delete(Op[bool]):
     retry = RetrySafety.MAY_REPORT_DONE
 
     def write(self, w: Writer) -> None:
-        DeleteRequest(self.path, self.version).write(w)
+        put(w, DeleteRequest(self.path, self.version))
 
     def parse(self, r: Reader, chroot: Chroot) -> bool:
         return True
@@ -159,10 +159,10 @@ class SetData(Op[ZnodeStat]):
         return RetrySafety.SAFE if self.version == -1 else RetrySafety.MAY_REPORT_DONE
 
     def write(self, w: Writer) -> None:
-        SetDataRequest(self.path, self.data, self.version).write(w)
+        put(w, SetDataRequest(self.path, self.data, self.version))
 
     def parse(self, r: Reader, chroot: Chroot) -> ZnodeStat:
-        return ZnodeStat.read(r)
+        return get(ZnodeStat, r)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +174,7 @@ class Check(Op[bool]):
     opcode = OpCode.CHECK
 
     def write(self, w: Writer) -> None:
-        CheckVersionRequest(self.path, self.version).write(w)
+        put(w, CheckVersionRequest(self.path, self.version))
 
     def parse(self, r: Reader, chroot: Chroot) -> bool:
         return True
@@ -192,10 +192,10 @@ class SetACL(Op[ZnodeStat]):
         return RetrySafety.SAFE if self.version == -1 else RetrySafety.MAY_REPORT_DONE
 
     def write(self, w: Writer) -> None:
-        SetACLRequest(self.path, list(self.acl), self.version).write(w)
+        put(w, SetACLRequest(self.path, list(self.acl), self.version))
 
     def parse(self, r: Reader, chroot: Chroot) -> ZnodeStat:
-        return ZnodeStat.read(r)
+        return get(ZnodeStat, r)
 
 
 # ---- reads -------------------------------------------------------------------------
@@ -208,10 +208,10 @@ class Exists(Op[ZnodeStat]):
     opcode = OpCode.EXISTS
 
     def write(self, w: Writer) -> None:
-        ExistsRequest(self.path, self.watch).write(w)
+        put(w, ExistsRequest(self.path, self.watch))
 
     def parse(self, r: Reader, chroot: Chroot) -> ZnodeStat:
-        return ZnodeStat.read(r)
+        return get(ZnodeStat, r)
 
     def watch_kind(self, err: int) -> WatchKind | None:
         # A missing node gets an exist watch, so it fires when the node is created.
@@ -227,11 +227,11 @@ class GetData(Op[tuple[bytes, ZnodeStat]]):
     opcode = OpCode.GET_DATA
 
     def write(self, w: Writer) -> None:
-        GetDataRequest(self.path, self.watch).write(w)
+        put(w, GetDataRequest(self.path, self.watch))
 
     def parse(self, r: Reader, chroot: Chroot) -> tuple[bytes, ZnodeStat]:
         data = r.buffer()
-        return data or b"", ZnodeStat.read(r)
+        return data or b"", get(ZnodeStat, r)
 
     def watch_kind(self, err: int) -> WatchKind | None:
         return WatchKind.DATA if self.watch and err == 0 else None
@@ -248,11 +248,11 @@ class GetChildren(Op[tuple[list[str], ZnodeStat | None]]):
         return OpCode.GET_CHILDREN2 if self.with_stat else OpCode.GET_CHILDREN
 
     def write(self, w: Writer) -> None:
-        GetChildrenRequest(self.path, self.watch).write(w)
+        put(w, GetChildrenRequest(self.path, self.watch))
 
     def parse(self, r: Reader, chroot: Chroot) -> tuple[list[str], ZnodeStat | None]:
         children = _strings(r)
-        return children, ZnodeStat.read(r) if self.with_stat else None
+        return children, get(ZnodeStat, r) if self.with_stat else None
 
     def watch_kind(self, err: int) -> WatchKind | None:
         return WatchKind.CHILD if self.watch and err == 0 else None
@@ -264,11 +264,11 @@ class GetACL(Op[tuple[list[ACL], ZnodeStat]]):
     opcode = OpCode.GET_ACL
 
     def write(self, w: Writer) -> None:
-        GetACLRequest(self.path).write(w)
+        put(w, GetACLRequest(self.path))
 
     def parse(self, r: Reader, chroot: Chroot) -> tuple[list[ACL], ZnodeStat]:
         acl = _acls(r)
-        return acl, ZnodeStat.read(r)
+        return acl, get(ZnodeStat, r)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +277,7 @@ class Sync(Op[str]):
     opcode = OpCode.SYNC
 
     def write(self, w: Writer) -> None:
-        SyncRequest(self.path).write(w)
+        put(w, SyncRequest(self.path))
 
     def parse(self, r: Reader, chroot: Chroot) -> str:
         return chroot.strip(r.ustring() or "")
@@ -289,7 +289,7 @@ class GetEphemerals(Op[list[str]]):
     opcode = OpCode.GET_EPHEMERALS
 
     def write(self, w: Writer) -> None:
-        GetEphemeralsRequest(self.path).write(w)
+        put(w, GetEphemeralsRequest(self.path))
 
     def parse(self, r: Reader, chroot: Chroot) -> list[str]:
         return [chroot.strip(p) for p in _strings(r)]
@@ -301,7 +301,7 @@ class GetAllChildrenNumber(Op[int]):
     opcode = OpCode.GET_ALL_CHILDREN_NUMBER
 
     def write(self, w: Writer) -> None:
-        GetAllChildrenNumberRequest(self.path).write(w)
+        put(w, GetAllChildrenNumberRequest(self.path))
 
     def parse(self, r: Reader, chroot: Chroot) -> int:
         return r.int()
@@ -313,7 +313,7 @@ class WhoAmI(Op[list[ClientInfo]]):
 
     def parse(self, r: Reader, chroot: Chroot) -> list[ClientInfo]:
         n = r.count()
-        return [ClientInfo.read(r) for _ in range(max(n, 0))]
+        return [get(ClientInfo, r) for _ in range(max(n, 0))]
 
 
 # ---- watches -----------------------------------------------------------------------
@@ -326,7 +326,7 @@ class AddWatch(Op[None]):
     opcode = OpCode.ADD_WATCH
 
     def write(self, w: Writer) -> None:
-        AddWatchRequest(self.path, int(self.mode)).write(w)
+        put(w, AddWatchRequest(self.path, int(self.mode)))
 
     def watch_kind(self, err: int) -> WatchKind | None:
         if err != 0:
@@ -345,19 +345,7 @@ class RemoveWatches(Op[None]):
     opcode = OpCode.REMOVE_WATCHES
 
     def write(self, w: Writer) -> None:
-        RemoveWatchesRequest(self.path, int(self.type)).write(w)
-
-
-@dataclass(frozen=True, slots=True)
-class CheckWatches(Op[None]):
-    """Ask whether the server holds a watch of `type` on `path` (NOWATCHER if not)."""
-
-    path: str
-    type: WatcherType
-    opcode = OpCode.CHECK_WATCHES
-
-    def write(self, w: Writer) -> None:
-        CheckWatchesRequest(self.path, int(self.type)).write(w)
+        put(w, RemoveWatchesRequest(self.path, int(self.type)))
 
 
 # ---- session and cluster -----------------------------------------------------------
@@ -378,22 +366,22 @@ class Reconfig(Op[tuple[bytes, ZnodeStat]]):
     retry = RetrySafety.UNSAFE
 
     def write(self, w: Writer) -> None:
-        ReconfigRequest(self.joining, self.leaving, self.new_members, self.from_config).write(w)
+        put(w, ReconfigRequest(self.joining, self.leaving, self.new_members, self.from_config))
 
     def parse(self, r: Reader, chroot: Chroot) -> tuple[bytes, ZnodeStat]:
         data = r.buffer()
-        return data or b"", ZnodeStat.read(r)
+        return data or b"", get(ZnodeStat, r)
 
 
 @dataclass(frozen=True, slots=True)
 class SetWatchesOp(Op[None]):
     """Re-register watches on a new connection (sent with the special xid -8)."""
 
-    opcode: OpCode  # type: ignore[misc]  # SET_WATCHES or SET_WATCHES2
+    opcode: OpCode  # SET_WATCHES or SET_WATCHES2
     record: Any
 
     def write(self, w: Writer) -> None:
-        self.record.write(w)
+        put(w, self.record)
 
 
 # ---- multi -------------------------------------------------------------------------
@@ -421,23 +409,20 @@ class Multi(Op[MultiResult]):
         return RetrySafety.SAFE if self.read else RetrySafety.UNSAFE
 
     def write(self, w: Writer) -> None:
-        for op in self.ops:
-            MultiHeader(int(op.opcode), False, -1).write(w)
-            op.write(w)
-        MultiHeader(-1, True, -1).write(w)
+        MultiRequest([(int(op.opcode), op) for op in self.ops]).write(w)  # ops write their own bodies
 
     def parse(self, r: Reader, chroot: Chroot) -> MultiResult:
         results: list[Any] = []
         for op in self.ops:
-            h = MultiHeader.read(r)
+            h = get(MultiHeader, r)
             if h.done:
                 raise ProtocolError(f"multi reply ended after {len(results)} of {len(self.ops)} results")
             if h.type == OpCode.ERROR:
-                err = ErrorResponse.read(r).err
+                err = get(ErrorResponse, r).err
                 results.append(error_for(err, _client_path(op, chroot)))
             else:
                 results.append(op.parse_in_multi(h.type, r, chroot))
-        if not MultiHeader.read(r).done:
+        if not get(MultiHeader, r).done:
             raise ProtocolError("multi reply has more results than ops")
         return results
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..jute import Stat
+from ..jute.records import Stat
 
 
 class ZnodeStat(Stat):

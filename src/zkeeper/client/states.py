@@ -28,7 +28,8 @@ class State(str, enum.Enum):
 
 _LIVE = {State.CONNECTED, State.READ_ONLY}
 _MOVES: dict[State, set[State]] = {
-    State.CONNECTING: _LIVE | {State.CLOSED},
+    # EXPIRED straight from CONNECTING when resuming a session id that is gone.
+    State.CONNECTING: _LIVE | {State.EXPIRED, State.CLOSED},
     State.CONNECTED: {State.SUSPENDED, State.CLOSED},
     State.READ_ONLY: {State.SUSPENDED, State.CLOSED},
     State.SUSPENDED: _LIVE | {State.EXPIRED, State.CLOSED},

@@ -3,13 +3,18 @@
 ZooKeeper's client rules (ClientCnxn): with a negotiated session timeout `s`, ping
 after s/3 without sending anything, and give a server up after 2s/3 without hearing
 from it, leaving s/3 to reach another server before the session can expire. A
-connect attempt gets s / (number of hosts), so one round of hosts fits in `s`.
+connect attempt gets s / (number of hosts), so one round of hosts fits in `s`, but
+never more than s/3: with one or two hosts, a server that accepts and then stays
+silent must not use up the whole session before we try again.
 """
 
 from __future__ import annotations
 
 import enum
-import random
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the random source is passed in, never made here
+    from random import Random
 
 
 class Due(enum.Enum):
@@ -44,7 +49,7 @@ class Heartbeat:
 
 
 def connect_timeout(session_timeout: float, host_count: int) -> float:
-    return session_timeout / max(host_count, 1)
+    return session_timeout / max(host_count, 3)
 
 
 class ReconnectDelay:
@@ -55,7 +60,7 @@ class ReconnectDelay:
     up to `maximum`. A connection that works resets it.
     """
 
-    def __init__(self, rng: random.Random, host_count: int, initial: float = 0.1, maximum: float = 2.0) -> None:
+    def __init__(self, rng: Random, host_count: int, initial: float = 0.1, maximum: float = 2.0) -> None:
         self._rng = rng
         self._hosts = max(host_count, 1)
         self._initial = initial
@@ -71,5 +76,5 @@ class ReconnectDelay:
         if self._failures % self._hosts:
             return 0.0
         rounds = self._failures // self._hosts
-        base = min(self._initial * 2 ** (rounds - 1), self._maximum)
+        base = min(self._initial * 2.0 ** (rounds - 1), self._maximum)
         return base * (0.5 + self._rng.random() / 2)

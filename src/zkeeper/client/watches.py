@@ -13,7 +13,7 @@ import enum
 from collections.abc import Hashable, Iterator
 from typing import Generic, TypeVar
 
-from ..jute import SetWatches, SetWatches2
+from ..jute.records import SetWatches, SetWatches2
 from ..types import EventType, OpCode, WatcherType
 
 W = TypeVar("W", bound=Hashable)
