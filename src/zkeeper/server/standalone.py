@@ -271,7 +271,14 @@ class ZooKeeperServer:
                 applied += 1
             self._queue.popleft()
             self.stats.outstanding -= 1
-            self._finish(prepared)
+            try:
+                self._finish(prepared)
+            except Exception:
+                # A bug in one request must not stall the pipeline or the server.
+                log.exception("Internal error finishing %r", prepared.request)
+                origin = prepared.request.origin
+                if isinstance(origin, ClientConnection):
+                    origin.close()
             self.stats.record_latency((time.monotonic() - started) * 1000, prepared.hdr is not None)
         if applied:
             self.durable.applied(applied, self._take_snapshot)

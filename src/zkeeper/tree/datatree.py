@@ -110,6 +110,9 @@ class DataTree:
         return sum(len(p) for p in self.ephemerals.values())
 
     def count_descendants(self, path: str) -> int:
+        if path == "":
+            # ZooKeeper counts keys starting with "/": every node, the root included.
+            return len(self.nodes)
         node = self.nodes[path]
         total = 0
         stack = [(path, node)]
