@@ -127,7 +127,9 @@ class Prep:
         if mode.is_ttl:
             if ttl <= 0 or ttl > TTL_MAX_MS:
                 raise KeeperError(Code.BADARGUMENTS, path)
-        elif ttl >= 0:
+        elif ttl >= 0 or type_ == OpCode.CREATE_TTL:
+            # A createTTL whose flags aren't a TTL mode: ZooKeeper 3.8 lets a negative
+            # ttl through here and then fails applying it, taking the server down.
             raise KeeperError(Code.BADARGUMENTS, path)
         self.sessions.check(req.session_id)
         last_slash = path.rfind("/") if path is not None else -1
