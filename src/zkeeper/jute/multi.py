@@ -31,6 +31,7 @@ READ_OP_RECORDS: dict[int, type] = {
     OpCode.GET_CHILDREN: GetChildrenRequest,
     OpCode.GET_DATA: GetDataRequest,
 }
+OP_RECORDS: dict[int, type] = {**WRITE_OP_RECORDS, **READ_OP_RECORDS}
 # The body type of each successful op result; None = no body.
 RESULT_RECORDS: dict[int, type | None] = {
     OpCode.CREATE: CreateResponse,
@@ -54,13 +55,13 @@ class MultiRequest:
     ops: list[tuple[int, Any]]  # (opcode, request record)
 
     @classmethod
-    def read_ops(cls, r: Reader, allowed: dict[int, type]) -> MultiRequest:
+    def read(cls, r: Reader) -> MultiRequest:
         ops: list[tuple[int, Any]] = []
         while True:
             h = MultiHeader.read(r)  # type: ignore[attr-defined]
             if h.done:
                 return cls(ops)
-            record_type = allowed.get(h.type)
+            record_type = OP_RECORDS.get(h.type)
             if record_type is None:
                 raise JuteError(f"invalid op type {h.type} in multi")
             ops.append((h.type, record_type.read(r)))
