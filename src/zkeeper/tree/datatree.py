@@ -72,6 +72,7 @@ class DataTree:
         # that node is not told (Apache ZooKeeper's fix for CVE-2024-23944).
         self.events: list[tuple[Watcher, WatcherEvent, list[ACL] | None]] = []
         self.approximate_data_size = 0
+        self._acls: dict[tuple[ACL, ...], list[ACL]] = {}
         self._make_system_nodes()
 
     def _make_system_nodes(self) -> None:
@@ -85,8 +86,17 @@ class DataTree:
         zk.add_child("config")
         config.aversion = -1
 
+    def intern_acl(self, acl: list[ACL]) -> list[ACL]:
+        """One shared list per distinct ACL (ZooKeeper's ACL cache): most znodes carry
+        the same few ACLs, and a list of ACL records per znode would dominate memory."""
+        key = tuple(acl)
+        shared = self._acls.get(key)
+        if shared is None:
+            shared = self._acls[key] = list(acl)
+        return shared
+
     def _put(self, path: str, data: bytes | None, acl: list[ACL], zxid: int, time: int, owner: int) -> Znode:
-        node = Znode(data, acl, zxid, time, owner)
+        node = Znode(data, self.intern_acl(acl), zxid, time, owner)
         self.nodes[path] = node
         self.approximate_data_size += len(path) + (len(data) if data else 0)
         return node
@@ -297,7 +307,7 @@ class DataTree:
 
     def set_acl(self, path: str, acl: list[ACL], version: int) -> Stat:
         node = self._existing(path)
-        node.acl = acl
+        node.acl = self.intern_acl(acl)
         node.aversion = version
         return node.stat()
 

@@ -11,19 +11,25 @@ from ..types import CONTAINER_EPHEMERAL_OWNER, ttl_of_owner
 from .javaorder import grown_capacity, hashset_order
 
 
+# Shared by every childless znode; only add_child replaces it, nothing writes into it.
+_NO_CHILDREN: dict[str, None] = {}
+
+
 class Znode:
     __slots__ = (
         "data", "acl", "children",
         "czxid", "mzxid", "ctime", "mtime", "version", "cversion", "aversion",
-        "ephemeral_owner", "pzxid", "child_capacity",
+        "ephemeral_owner", "pzxid", "child_capacity", "_order",
     )
 
     def __init__(self, data: bytes | None, acl: list[ACL], zxid: int, time: int, ephemeral_owner: int) -> None:
         self.data = data
         self.acl = acl
-        # Insertion-ordered (a dict) so listings can follow Java HashSet order.
-        self.children: dict[str, None] = {}
+        # Insertion-ordered (a dict) so listings can follow Java HashSet order. Leaves
+        # (most znodes) share one empty dict until they get a child.
+        self.children: dict[str, None] = _NO_CHILDREN
         self.child_capacity = 0
+        self._order: list[str] | None = None  # cached listing order, until children change
         self.czxid = zxid
         self.mzxid = zxid
         self.ctime = time
@@ -35,14 +41,21 @@ class Znode:
         self.pzxid = zxid
 
     def add_child(self, name: str) -> None:
+        if self.children is _NO_CHILDREN:
+            self.children = {}
         self.children[name] = None
         self.child_capacity = grown_capacity(self.child_capacity or 8, len(self.children))
+        self._order = None
 
     def remove_child(self, name: str) -> None:
         self.children.pop(name, None)
+        self._order = None
 
     def children_in_java_order(self) -> list[str]:
-        return hashset_order(self.children, self.child_capacity or 8)
+        """A fresh list (callers may keep it) in Java HashSet order, computed once per change."""
+        if self._order is None:
+            self._order = hashset_order(self.children, self.child_capacity or 8)
+        return list(self._order)
 
     def stat(self) -> Stat:
         n = len(self.children)
