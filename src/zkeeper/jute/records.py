@@ -11,20 +11,23 @@ from dataclasses import dataclass, field
 from .io import Reader, Writer
 from .schema import Vec, jute
 
-_R = dict(frozen=True, slots=True)
+# Records are built and encoded on every request, and frozen dataclasses cost three
+# times as much to construct; only the ones used as dict keys (Id, ACL) are frozen.
+_R = dict(slots=True)
+_HASHABLE = dict(frozen=True, slots=True)
 
 # ---- org.apache.zookeeper.data -------------------------------------------------
 
 
 @jute("ustring", "ustring")
-@dataclass(**_R)
+@dataclass(**_HASHABLE)
 class Id:
     scheme: str
     id: str
 
 
 @jute("int", Id)
-@dataclass(**_R)
+@dataclass(**_HASHABLE)
 class ACL:
     perms: int
     id: Id

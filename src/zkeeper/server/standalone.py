@@ -322,7 +322,7 @@ class ZooKeeperServer:
         # then send every event before it, as ZooKeeper does.
         session_created = p.hdr is not None and p.hdr.type == OpCode.CREATE_SESSION
         reply = self.final.reply(p, rc) if live and not session_created else None
-        for watcher, event, acl in self.tree.take_events():
+        for watcher, event, acl in self.tree.take_events() if self.tree.events else ():
             if acl is None or may_read(acl, watcher.auth, self.config.skip_acl):  # type: ignore[attr-defined]
                 watcher.send_event(event)  # type: ignore[attr-defined]
         if session_created:

@@ -17,8 +17,9 @@ from ..types import Perms
 from .javaorder import concurrent_set_order, java_id_hash
 
 WORLD_ANYONE = Id("world", "anyone")
-OPEN_ACL_UNSAFE = [ACL(Perms.ALL, WORLD_ANYONE)]
-READ_ACL_UNSAFE = [ACL(Perms.READ, WORLD_ANYONE)]
+# Plain ints, not Perms members: ACL perms take part in bit tests on every request.
+OPEN_ACL_UNSAFE = [ACL(int(Perms.ALL), WORLD_ANYONE)]
+READ_ACL_UNSAFE = [ACL(int(Perms.READ), WORLD_ANYONE)]
 SUPER_ID = Id("super", "")
 
 # Schemes whose ids count as "authenticated" when expanding the `auth` scheme.

@@ -8,7 +8,7 @@ the apply are left in `tree.events` for the driver to send before this reply.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import Code, KeeperError
 from ..jute import (
@@ -41,6 +41,23 @@ class Final:
         self.tree = tree
         self.changes = changes
         self.skip_acl = skip_acl
+        self._reads: dict[int, Callable[[Request, Any], Any]] = {
+            OpCode.EXISTS: self._exists,
+            OpCode.GET_DATA: self._get_data_request,
+            OpCode.GET_CHILDREN: self._get_children_request,
+            OpCode.GET_CHILDREN2: self._get_children2,
+            OpCode.GET_ACL: self._get_acl_request,
+            OpCode.GET_ALL_CHILDREN_NUMBER: self._all_children_number,
+            OpCode.SYNC: self._sync,
+            OpCode.MULTI_READ: self._multi_read,
+            OpCode.SET_WATCHES: self._set_watches_request,
+            OpCode.SET_WATCHES2: self._set_watches_request,
+            OpCode.ADD_WATCH: self._add_watch,
+            OpCode.CHECK_WATCHES: self._check_watches,
+            OpCode.REMOVE_WATCHES: self._remove_watches,
+            OpCode.WHO_AM_I: self._who_am_i,
+            OpCode.GET_EPHEMERALS: self._get_ephemerals,
+        }
 
     def apply(self, p: Prepared) -> TxnResult | None:
         """Apply the transaction of a committed write (no-op for reads)."""
@@ -70,63 +87,78 @@ class Final:
     # ---- per opcode --------------------------------------------------------------
 
     def _respond(self, req: Request, rc: TxnResult | None) -> Any:
-        t = req.type
         if rc is not None:
-            return self._write_response(t, rc)
+            return self._write_response(req.type, rc)
         rec = req.record
         if isinstance(rec, Malformed):
             raise KeeperError(Code.MARSHALLINGERROR)
-        if t == OpCode.EXISTS:
-            if "\0" in rec.path:
-                raise KeeperError(Code.BADARGUMENTS)
-            if rec.watch and req.origin is not None:
-                self.tree.data_watches.add(rec.path, req.origin)
-            return ExistsResponse(self._node(rec.path).stat())
-        if t == OpCode.GET_DATA:
-            return self._get_data(req, rec.path, rec.watch)
-        if t == OpCode.GET_CHILDREN:
-            return GetChildrenResponse(self._get_children(req, rec.path, rec.watch)[0])
-        if t == OpCode.GET_CHILDREN2:
-            children, node = self._get_children(req, rec.path, rec.watch)
-            return GetChildren2Response(children, node.stat())
-        if t == OpCode.GET_ACL:
-            return self._get_acl(req, rec.path)
-        if t == OpCode.GET_ALL_CHILDREN_NUMBER:
-            node = self._node(rec.path)
-            self._check(node, Perms.READ, req)
-            return GetAllChildrenNumberResponse(self.tree.count_descendants(rec.path))
-        if t == OpCode.SYNC:
-            return SyncResponse(rec.path)
-        if t == OpCode.MULTI_READ:
-            return self._multi_read(req, rec)
-        if t in (OpCode.SET_WATCHES, OpCode.SET_WATCHES2):
-            self._set_watches(req, rec)
-            return None
-        if t == OpCode.ADD_WATCH:
-            if rec.mode not in (0, 1):
-                raise KeeperError(Code.MARSHALLINGERROR, rec.path)  # ZooKeeper's unknown-mode failure
-            mode = wm.RECURSIVE if rec.mode == 1 else wm.PERSISTENT
-            if req.origin is not None:
-                self.tree.data_watches.add(rec.path, req.origin, mode)
-                self.tree.child_watches.add(rec.path, req.origin, mode)
-            return ErrorResponse(0)
-        if t == OpCode.CHECK_WATCHES:
-            if not self._watch_query(req, rec.path, rec.type, remove=False):
-                raise KeeperError(Code.NOWATCHER, rec.path)
-            return None
-        if t == OpCode.REMOVE_WATCHES:
-            if not self._watch_query(req, rec.path, rec.type, remove=True):
-                raise KeeperError(Code.NOWATCHER, rec.path)
-            return None
-        if t == OpCode.WHO_AM_I:
-            return WhoAmIResponse([ClientInfo(i.scheme, user_name(i)) for i in req.auth])
-        if t == OpCode.GET_EPHEMERALS:
-            prefix = rec.prefixPath
-            paths = self.tree.ephemeral_paths(req.session_id)
-            if prefix is not None and prefix.strip() not in ("", "/"):
-                paths = [p for p in paths if p.startswith(prefix)]
-            return GetEphemeralsResponse(paths)
-        raise KeeperError(Code.UNIMPLEMENTED)
+        handler = self._reads.get(req.type)
+        if handler is None:
+            raise KeeperError(Code.UNIMPLEMENTED)
+        return handler(req, rec)
+
+    # One handler per read opcode, looked up in a table built in __init__.
+
+    def _exists(self, req: Request, rec: Any) -> Any:
+        if "\0" in rec.path:
+            raise KeeperError(Code.BADARGUMENTS)
+        if rec.watch and req.origin is not None:
+            self.tree.data_watches.add(rec.path, req.origin)
+        return ExistsResponse(self._node(rec.path).stat())
+
+    def _get_data_request(self, req: Request, rec: Any) -> Any:
+        return self._get_data(req, rec.path, rec.watch)
+
+    def _get_children_request(self, req: Request, rec: Any) -> Any:
+        return GetChildrenResponse(self._get_children(req, rec.path, rec.watch)[0])
+
+    def _get_children2(self, req: Request, rec: Any) -> Any:
+        children, node = self._get_children(req, rec.path, rec.watch)
+        return GetChildren2Response(children, node.stat())
+
+    def _get_acl_request(self, req: Request, rec: Any) -> Any:
+        return self._get_acl(req, rec.path)
+
+    def _all_children_number(self, req: Request, rec: Any) -> Any:
+        node = self._node(rec.path)
+        self._check(node, Perms.READ, req)
+        return GetAllChildrenNumberResponse(self.tree.count_descendants(rec.path))
+
+    def _sync(self, req: Request, rec: Any) -> Any:
+        return SyncResponse(rec.path)
+
+    def _set_watches_request(self, req: Request, rec: Any) -> Any:
+        self._set_watches(req, rec)
+        return None
+
+    def _add_watch(self, req: Request, rec: Any) -> Any:
+        if rec.mode not in (0, 1):
+            raise KeeperError(Code.MARSHALLINGERROR, rec.path)  # ZooKeeper's unknown-mode failure
+        mode = wm.RECURSIVE if rec.mode == 1 else wm.PERSISTENT
+        if req.origin is not None:
+            self.tree.data_watches.add(rec.path, req.origin, mode)
+            self.tree.child_watches.add(rec.path, req.origin, mode)
+        return ErrorResponse(0)
+
+    def _check_watches(self, req: Request, rec: Any) -> Any:
+        if not self._watch_query(req, rec.path, rec.type, remove=False):
+            raise KeeperError(Code.NOWATCHER, rec.path)
+        return None
+
+    def _remove_watches(self, req: Request, rec: Any) -> Any:
+        if not self._watch_query(req, rec.path, rec.type, remove=True):
+            raise KeeperError(Code.NOWATCHER, rec.path)
+        return None
+
+    def _who_am_i(self, req: Request, rec: Any) -> Any:
+        return WhoAmIResponse([ClientInfo(i.scheme, user_name(i)) for i in req.auth])
+
+    def _get_ephemerals(self, req: Request, rec: Any) -> Any:
+        prefix = rec.prefixPath
+        paths = self.tree.ephemeral_paths(req.session_id)
+        if prefix is not None and prefix.strip() not in ("", "/"):
+            paths = [p for p in paths if p.startswith(prefix)]
+        return GetEphemeralsResponse(paths)
 
     def _write_response(self, t: int, rc: TxnResult) -> Any:
         if t == OpCode.MULTI:
