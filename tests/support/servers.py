@@ -52,6 +52,8 @@ class RunningServer:
     log_path: Path
     config_path: Path
     extra: dict[str, str] = field(default_factory=dict)
+    cmd: list[str] = field(default_factory=list)  # how the process was started (for restart_server)
+    env: dict[str, str] | None = None
 
     @property
     def hosts(self) -> str:
@@ -128,7 +130,7 @@ def start_reference(directory: Path, *, tick_time: int = 2000, extra: dict[str, 
         "org.apache.zookeeper.server.ZooKeeperServerMain", str(cfg),
     ]
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=directory)
-    server = RunningServer("zookeeper", port, directory, proc, log, cfg, extra)
+    server = RunningServer("zookeeper", port, directory, proc, log, cfg, extra, cmd)
     _ready_or_kill(server)
     return server
 
@@ -144,6 +146,33 @@ def start_zkeeper(directory: Path, *, tick_time: int = 2000, extra: dict[str, st
     env["PYTHONPATH"] = str(REPO_ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, "-m", "zkeeper.cli.zkserver", "start-foreground", str(cfg)]
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=directory, env=env)
-    server = RunningServer("zkeeper", port, directory, proc, log, cfg, extra)
+    server = RunningServer("zkeeper", port, directory, proc, log, cfg, extra, cmd, env)
     _ready_or_kill(server)
     return server
+
+
+def restart_server(server: RunningServer, *, wait: bool = True, timeout: float = 30.0) -> RunningServer:
+    """Start a new process like `server` (same command, zoo.cfg, port and data), after it
+    has exited; its output goes to a new log file next to the first one (server.2.log, ...).
+
+    With wait=False the new server is returned as soon as it is launched (for tests that
+    expect it to refuse to start); otherwise once it answers `srvr`, or it is killed."""
+    if server.proc.poll() is None:
+        raise RuntimeError(f"{server.kind} on port {server.port} is still running")
+    if not server.cmd:
+        raise RuntimeError("restart_server needs a server started by start_zkeeper/start_reference")
+    n = 2
+    while (server.directory / f"server.{n}.log").exists():
+        n += 1
+    log = server.directory / f"server.{n}.log"
+    proc = subprocess.Popen(server.cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=server.directory,
+                            env=server.env)
+    again = RunningServer(server.kind, server.port, server.directory, proc, log, server.config_path,
+                          dict(server.extra), list(server.cmd), server.env)
+    if wait:
+        try:
+            again.wait_ready(timeout)
+        except BaseException:
+            again.kill()
+            raise
+    return again

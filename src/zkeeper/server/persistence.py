@@ -49,8 +49,14 @@ class DurableLog:
             config.data_log_dir, prealloc_size=config.pre_alloc_size_kb * 1024,
             force_sync=config.force_sync, fsync_warning_ms=float(config.fsync_warning_threshold_ms),
         )
+        # The writer numbers from what recovery found, so a failure before the first
+        # sync of this run rolls back to it, not to zero.
+        self.writer.last_zxid = self.writer.last_synced_zxid = last_zxid
         self.synced_zxid = last_zxid
         self.appended_zxid = last_zxid
+        # Txns waiting for the next batch. The loop never touches the writer: a batch
+        # is encoded, written and fsynced on the worker thread while the loop serves.
+        self._pending: list[tuple[TxnHeader, Any]] = []
         self._on_synced = on_synced
         self._on_failed = on_failed
         self._flushing = False
@@ -70,7 +76,7 @@ class DurableLog:
     # ---- the log ---------------------------------------------------------------------
 
     def append(self, hdr: TxnHeader, txn: Any) -> None:
-        self.writer.append(hdr, txn)
+        self._pending.append((hdr, txn))
         self.appended_zxid = hdr.zxid
         if not self._flushing:
             self._flushing = True
@@ -78,11 +84,15 @@ class DurableLog:
 
     async def _flush_loop(self) -> None:
         try:
-            while self.appended_zxid > self.synced_zxid:
+            while self._pending:
+                batch, self._pending = self._pending, []
                 started = time.monotonic()
                 try:
-                    await asyncio.to_thread(self._sync_batch)
+                    await asyncio.to_thread(self._write_batch, batch)
                 except StorageError as e:
+                    # Nothing past the last sync is durable, and what was prepared
+                    # after it assumed those txns: all of it fails.
+                    self._pending = []
                     failed_after = self.writer.last_synced_zxid
                     self.appended_zxid = self.synced_zxid = failed_after
                     log.error("Could not make txns after 0x%x durable: %s; failing them", failed_after, e)
@@ -94,8 +104,10 @@ class DurableLog:
         finally:
             self._flushing = False
 
-    def _sync_batch(self) -> None:
-        """Worker thread: one write + fsync for everything appended so far."""
+    def _write_batch(self, batch: list[tuple[TxnHeader, Any]]) -> None:
+        """Worker thread: encode and append a batch, then one write + fsync for all of it."""
+        for hdr, txn in batch:
+            self.writer.append(hdr, txn)
         self.writer.flush_and_sync()
         if self._roll_requested:
             self._roll_requested = False
