@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import Code
 from .connection import (
     DEFAULT_MAX_FRAME,
     NEED_DATA,

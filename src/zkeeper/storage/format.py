@@ -20,9 +20,9 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from ..jute.txntypes import TXN_RECORD_TYPES
 from ..jute import (
-    ACL, CheckVersionTxn, CloseSessionTxn, CreateContainerTxn, CreateSessionTxn, CreateTTLTxn,
-    CreateTxn, DeleteTxn, ErrorTxn, JuteError, MultiTxn, Reader, SetACLTxn, SetDataTxn, TxnDigest,
+    ACL, CreateTxn, JuteError, Reader, TxnDigest,
     TxnHeader, Writer,
 )
 from ..types import OpCode
@@ -49,24 +49,6 @@ END_OF_RECORD = 0x42
 _TXN_HEADER_SIZE = 32  # long clientId, int cxid, long zxid, long time, int type
 _ZXID_AT = struct.Struct(">q")  # the zxid sits at offset 12 of a TxnHeader
 
-# The txn record that follows a TxnHeader of each type, as SerializeUtils.deserializeTxn
-# (plus `check`, which ZooKeeper only logs inside a multi but costs nothing to accept).
-TXN_RECORD_TYPES: dict[int, type] = {
-    OpCode.CREATE_SESSION: CreateSessionTxn,
-    OpCode.CLOSE_SESSION: CloseSessionTxn,
-    OpCode.CREATE: CreateTxn,
-    OpCode.CREATE2: CreateTxn,
-    OpCode.CREATE_TTL: CreateTTLTxn,
-    OpCode.CREATE_CONTAINER: CreateContainerTxn,
-    OpCode.DELETE: DeleteTxn,
-    OpCode.DELETE_CONTAINER: DeleteTxn,
-    OpCode.RECONFIG: SetDataTxn,
-    OpCode.SET_DATA: SetDataTxn,
-    OpCode.SET_ACL: SetACLTxn,
-    OpCode.ERROR: ErrorTxn,
-    OpCode.MULTI: MultiTxn,
-    OpCode.CHECK: CheckVersionTxn,
-}
 
 
 class FormatError(ValueError):

@@ -12,10 +12,10 @@ from typing import Any
 
 from ..errors import Code, KeeperError
 from ..jute import (
-    ACL, CheckVersionTxn, CloseSessionTxn, CreateContainerTxn, CreateTTLTxn, CreateTxn,
-    DeleteTxn, ErrorTxn, MultiTxn, SetACLTxn, SetDataTxn, Stat, TxnHeader, WatcherEvent,
+    ACL, ErrorTxn, MultiTxn, Stat, TxnHeader, WatcherEvent,
 )
 from ..jute.schema import decode
+from ..jute.txntypes import TXN_RECORD_TYPES
 from ..paths import basename, parent_of
 from ..types import (
     CONTAINER_EPHEMERAL_OWNER, EventType, KeeperState, OpCode, ttl_ephemeral_owner, ttl_of_owner,
@@ -32,21 +32,6 @@ QUOTA = "/zookeeper/quota"
 CONFIG = "/zookeeper/config"
 SPECIAL_PATHS = frozenset({"/", ZOOKEEPER, QUOTA, CONFIG})
 
-# The txn record type for each txn header type, for decoding multi sub-txns.
-TXN_TYPES: dict[int, type] = {
-    OpCode.CREATE: CreateTxn,
-    OpCode.CREATE2: CreateTxn,
-    OpCode.CREATE_TTL: CreateTTLTxn,
-    OpCode.CREATE_CONTAINER: CreateContainerTxn,
-    OpCode.DELETE: DeleteTxn,
-    OpCode.DELETE_CONTAINER: DeleteTxn,
-    OpCode.SET_DATA: SetDataTxn,
-    OpCode.SET_ACL: SetACLTxn,
-    OpCode.CHECK: CheckVersionTxn,
-    OpCode.ERROR: ErrorTxn,
-    OpCode.MULTI: MultiTxn,
-    OpCode.CLOSE_SESSION: CloseSessionTxn,
-}
 
 
 @dataclass(slots=True)
@@ -80,7 +65,7 @@ class DataTree:
         root = self._put("/", b"", OPEN_ACL_UNSAFE, 0, 0, 0)
         zk = self._put(ZOOKEEPER, b"", OPEN_ACL_UNSAFE, 0, 0, 0)
         root.add_child("zookeeper")
-        quota = self._put(QUOTA, b"", OPEN_ACL_UNSAFE, 0, 0, 0)
+        self._put(QUOTA, b"", OPEN_ACL_UNSAFE, 0, 0, 0)
         config = self._put(CONFIG, b"", READ_ACL_UNSAFE, 0, 0, 0)
         zk.add_child("quota")
         zk.add_child("config")
@@ -216,7 +201,7 @@ class DataTree:
         failed = any(sub.type == OpCode.ERROR for sub in txn.txns)
         post_failed = False
         for sub in txn.txns:
-            record = decode(TXN_TYPES[sub.type], sub.data)
+            record = decode(TXN_RECORD_TYPES[sub.type], sub.data)
             sub_type = sub.type
             if sub_type == OpCode.ERROR:
                 post_failed = True

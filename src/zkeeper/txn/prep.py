@@ -14,7 +14,7 @@ from ..errors import Code, KeeperError
 from ..jute import (
     ACL, CheckVersionRequest, CheckVersionTxn, CloseSessionTxn, CreateContainerTxn,
     CreateRequest, CreateSessionTxn, CreateTTLRequest, CreateTTLTxn, CreateTxn, DeleteRequest,
-    DeleteTxn, ErrorTxn, Id, MultiTxn, SetACLRequest, SetACLTxn, SetDataRequest, SetDataTxn,
+    DeleteTxn, ErrorTxn, MultiTxn, SetACLRequest, SetACLTxn, SetDataRequest, SetDataTxn,
     Txn, TxnHeader,
 )
 from ..jute.schema import encode
