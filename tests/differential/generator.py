@@ -274,6 +274,7 @@ class Generator:
             slot,
             bad_password_first=rng.random() < 0.15,
             prefer_set_watches2=rng.random() < 0.3,
+            rewind_zxid=rng.choice((0, 0, 0, 1, 3, 10)),
             extra_data=extras[0],
             extra_exist=extras[1],
             extra_child=extras[2],
@@ -378,7 +379,9 @@ class Generator:
 
     def _get_ephemerals(self, slot: int) -> Step:
         path = self._path()
-        prefix = _weighted(self.rng, {"/": 3, "": 0.5, path: 3, path[:-1] or "/": 1})
+        # The prefix is a plain string prefix, trimmed the Java way: also send odd ones.
+        prefix = _weighted(self.rng, {"/": 3, "": 0.5, path: 3, path[:-1] or "/": 1, " ": 0.3, "/\x01": 0.3,
+                                      f" {path}": 0.2, f"{path}\t": 0.2})
         return Request(slot, OpCode.GET_EPHEMERALS, GetEphemeralsRequest(prefix))
 
     def _all_children_number(self, slot: int) -> Step:
@@ -392,7 +395,10 @@ class Generator:
         return Request(slot, OpCode.ADD_WATCH, AddWatchRequest(self._read_path(), mode))
 
     def _add_auth(self, slot: int) -> Step:
-        return AddAuth(slot, "digest", _weighted(self.rng, CREDENTIALS))
+        """Mostly digest; rarely ip (always succeeds) or an unknown scheme (AUTHFAILED, and
+        the server drops the connection)."""
+        scheme = _weighted(self.rng, {"digest": 20, "ip": 1, "nosuch": 0.5})
+        return AddAuth(slot, scheme, _weighted(self.rng, CREDENTIALS))
 
     # ---- arguments ----------------------------------------------------------------
 

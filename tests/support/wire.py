@@ -177,7 +177,10 @@ class WireClient:
     def __init__(self, port: int, *, timeout: float = 5.0) -> None:
         self.port = port
         self.timeout = timeout
-        self.sock: socket.socket | None = socket.create_connection((HOST, port), timeout=timeout)
+        try:
+            self.sock: socket.socket | None = socket.create_connection((HOST, port), timeout=timeout)
+        except OSError as e:
+            raise ConnectionClosed(f"cannot connect to {HOST}:{port}: {e}") from None
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._buf = bytearray()
         self.notifications: list[Notification] = []

@@ -28,6 +28,12 @@ from .changes import OutstandingChanges
 from .request import Prepared, Request
 
 _CREATE2_LIKE = (OpCode.CREATE2, OpCode.CREATE_TTL, OpCode.CREATE_CONTAINER)
+_JAVA_WHITESPACE = "".join(chr(c) for c in range(0x21))
+
+
+def _java_trim(s: str) -> str:
+    """String.trim(): strips every char up to U+0020, not only Python's whitespace."""
+    return s.strip(_JAVA_WHITESPACE)
 
 
 @dataclass(slots=True)
@@ -156,7 +162,7 @@ class Final:
     def _get_ephemerals(self, req: Request, rec: Any) -> Any:
         prefix = rec.prefixPath
         paths = self.tree.ephemeral_paths(req.session_id)
-        if prefix is not None and prefix.strip() not in ("", "/"):
+        if prefix is not None and _java_trim(prefix) not in ("", "/"):
             paths = [p for p in paths if p.startswith(prefix)]
         return GetEphemeralsResponse(paths)
 
