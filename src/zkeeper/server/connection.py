@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any, cast
 
 from ..jute import ConnectResponse, Id, ReplyHeader, WatcherEvent
@@ -17,6 +18,7 @@ from ..proto.server import Request as RequestEvent
 from ..proto.server import encode_connect_response, encode_reply
 from ..tree.acl import add_auth_id
 from ..types import NOTIFICATION_XID
+from .stats import ConnectionStats
 
 if TYPE_CHECKING:
     from .standalone import ZooKeeperServer
@@ -41,6 +43,8 @@ class ClientConnection(asyncio.Protocol):
         self.last_zxid = 0
         self._out: list[bytes] = []
         self._receiving = False
+        self.stats = ConnectionStats()
+        self.established_ms = 0
 
     def __hash__(self) -> int:
         return id(self)
@@ -100,6 +104,9 @@ class ClientConnection(asyncio.Protocol):
             self.packets_received += 1
             self.server.handle_connect(self, ev.request)
         elif isinstance(ev, FourLetterWord):
+            # ZooKeeper counts the command as a received packet (srvr shows itself).
+            self.packets_received += 1
+            self.server.stats.packets_received += 1
             self.server.handle_four_letter_word(self, ev.word)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -120,6 +127,7 @@ class ClientConnection(asyncio.Protocol):
     def session_established(self, response: ConnectResponse) -> None:
         self.write(encode_connect_response(response))
         self.established = True
+        self.established_ms = int(time.time() * 1000)
         held, self.held = self.held, []
         for ev in held:
             if self.closed:

@@ -57,12 +57,16 @@ def srvr(server: ZooKeeperServer) -> str:
 
 
 def _client_line(server: ZooKeeperServer, conn: ClientConnection, full: bool) -> str:
+    """One connection as ServerCnxn.dumpConnectionInfo prints it."""
     ip, port = conn.peer
-    watches = len(server.tree.data_watches.paths_of(conn)) + len(server.tree.child_watches.paths_of(conn))
     line = f" /{ip}:{port}[{1 if conn.established else 0}](queued=0,recved={conn.packets_received},sent={conn.packets_sent}"
-    if full and conn.established:
-        line += (f",sid=0x{conn.session_id:x},lop=NA,est=0,to={conn.session_timeout},"
-                 f"lzxid=0x{conn.last_zxid:x},watches={watches}")
+    if full and conn.session_id:
+        st = conn.stats
+        line += f",sid=0x{conn.session_id:x},lop={st.last_op},est={conn.established_ms},to={conn.session_timeout}"
+        if st.last_cxid >= 0:
+            line += f",lcxid=0x{st.last_cxid & 0xFFFFFFFFFFFFFFFF:x}"
+        line += (f",lzxid=0x{st.last_zxid & 0xFFFFFFFFFFFFFFFF:x},lresp={st.last_response_ms},"
+                 f"llat={st.last_latency_ms},minlat={st.min_ms},avglat={st.avg_ms},maxlat={st.max_ms}")
     return line + ")\n"
 
 
@@ -185,18 +189,33 @@ def wchp(server: ZooKeeperServer) -> str:
     ) + "\n"
 
 
+def _java_date(ms: int) -> str:
+    """java.util.Date.toString(): `Wed Nov 25 14:07:42 UTC 2026`."""
+    return time.strftime("%a %b %d %H:%M:%S %Z %Y", time.localtime(ms / 1000))
+
+
 def dump(server: ZooKeeperServer) -> str:
-    sessions = server.sessions.sessions
-    out = [f"SessionTracker dump:\nSession Sets ({len(sessions)})/({len(sessions)}):\n"]
-    for s in sessions.values():
-        out.append(f"\t0x{s.id:x}\n")
+    sessions = list(server.sessions.sessions.values())
+    # Expiry times are kept on the monotonic clock; show them as wall-clock dates.
+    offset = int(time.time() * 1000) - int(time.monotonic() * 1000)
+    buckets: dict[int, list[int]] = {}
+    for s in sessions:
+        buckets.setdefault(s.expire_at, []).append(s.id)
+    out = [f"SessionTracker dump:\nSession Sets ({len(buckets)})/({len(sessions)}):\n"]
+    for at in sorted(buckets):
+        ids = buckets[at]
+        out.append(f"{len(ids)} expire at {_java_date(at + offset)}:\n" + "".join(f"\t0x{i:x}\n" for i in ids))
     with_ephemerals = {sid: paths for sid, paths in server.tree.ephemerals.items() if len(paths)}
     out.append(f"ephemeral nodes dump:\nSessions with Ephemerals ({len(with_ephemerals)}):\n")
     for sid, paths in with_ephemerals.items():
         out.append(f"0x{sid:x}:\n" + "".join(f"\t{p}\n" for p in paths.order()))
-    out.append(f"Connections dump:\nConnections Sets (1)/({len(server.connections)}):\n")
-    for c in server.connections:
-        out.append(f"\tip: /{c.peer[0]}:{c.peer[1]} sessionId: 0x{c.session_id:x}\n")
+    conns = list(server.connections)
+    out.append(f"Connections dump:\nConnections Sets ({1 if conns else 0})/({len(conns)}):\n")
+    if conns:
+        idle = int(time.time() * 1000) + server.config.tick_time * 2
+        out.append(f"{len(conns)} expire at {_java_date(idle)}:\n")
+        for c in conns:
+            out.append(f"\tip: /{c.peer[0]}:{c.peer[1]} sessionId: 0x{c.session_id:x}\n")
     return "".join(out)
 
 

@@ -272,7 +272,7 @@ class ZooKeeperServer:
             self._queue.popleft()
             self.stats.outstanding -= 1
             try:
-                self._finish(prepared)
+                self._finish(prepared, started)
             except Exception:
                 # A bug in one request must not stall the pipeline or the server.
                 log.exception("Internal error finishing %r", prepared.request)
@@ -313,7 +313,7 @@ class ZooKeeperServer:
         self._queue = kept
         self._commit()
 
-    def _finish(self, p: Prepared) -> None:
+    def _finish(self, p: Prepared, started: float) -> None:
         rc = self.final.apply(p)
         req = p.request
         conn = req.origin
@@ -336,6 +336,8 @@ class ZooKeeperServer:
                 owner.close()
         if reply is not None and not conn.closed:  # type: ignore[union-attr]
             conn.send_reply(reply.header, reply.body)  # type: ignore[union-attr]
+            conn.stats.record(req.type, req.cxid, reply.header.zxid, _wall_ms(),  # type: ignore[union-attr]
+                              int((time.monotonic() - started) * 1000))
             if req.type == OpCode.CLOSE_SESSION:
                 conn.close()  # type: ignore[union-attr]
 

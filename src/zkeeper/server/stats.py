@@ -62,3 +62,41 @@ class ServerStats:
         self.packets_received = self.packets_sent = 0
         self.latency_count = 0
         self.latency_total_ms = self.latency_min_ms = self.latency_max_ms = 0.0
+
+
+# The short names `cons` shows for a connection's last operation (FinalRequestProcessor).
+LAST_OP_NAMES: dict[int, str] = {
+    11: "PING", -10: "SESS", 14: "MULT", 22: "MLTR", 1: "CREA", 15: "CREA", 19: "CREA", 21: "CREA",
+    2: "DELE", 20: "DELE", 5: "SETD", 16: "RECO", 7: "SETA", -11: "CLOS", 9: "SYNC", 13: "CHEC",
+    3: "EXIS", 4: "GETD", 101: "SETW", 105: "STW2", 106: "ADDW", 6: "GETA", 8: "GETC",
+    104: "GETACN", 12: "GETC", 17: "CHKW", 18: "REMW", 107: "HOMI", 103: "GETE",
+}
+
+
+@dataclass(slots=True)
+class ConnectionStats:
+    """What `cons` reports per connection."""
+
+    last_op: str = "NA"
+    last_cxid: int = -1
+    last_zxid: int = -1
+    last_response_ms: int = 0
+    last_latency_ms: int = 0
+    count: int = 0
+    total_ms: int = 0
+    min_ms: int = 0
+    max_ms: int = 0
+
+    def record(self, op: int, cxid: int, zxid: int, now_ms: int, latency_ms: int) -> None:
+        self.last_op = LAST_OP_NAMES.get(op, "NA")
+        self.last_cxid, self.last_zxid, self.last_response_ms = cxid, zxid, now_ms
+        self.last_latency_ms = latency_ms
+        if self.count == 0 or latency_ms < self.min_ms:
+            self.min_ms = latency_ms
+        self.max_ms = max(self.max_ms, latency_ms)
+        self.count += 1
+        self.total_ms += latency_ms
+
+    @property
+    def avg_ms(self) -> int:
+        return self.total_ms // self.count if self.count else 0
