@@ -6,9 +6,19 @@ StatPersisted.
 
 from __future__ import annotations
 
-from ..jute import ACL, Stat
+from ..jute import ACL, Stat, Writer
 from ..types import CONTAINER_EPHEMERAL_OWNER, ttl_of_owner
 from .javaorder import grown_capacity, hashset_order
+
+
+class _EncodedOrder(list):  # type: ignore[type-arg]
+    """The listing order together with its wire encoding (one cache slot for both)."""
+
+    __slots__ = ("wire",)
+
+    def __init__(self, names: list[str], wire: bytes) -> None:
+        super().__init__(names)
+        self.wire = wire
 
 
 # Shared by every childless znode; only add_child replaces it, nothing writes into it.
@@ -56,6 +66,20 @@ class Znode:
         if self._order is None:
             self._order = hashset_order(self.children, self.child_capacity or 8)
         return list(self._order)
+
+    def children_wire(self) -> bytes:
+        """The children as a jute vector<ustring>, ready to send; cached like the order,
+        since listing a big parent is read far more often than it changes."""
+        if self._order is None:
+            self._order = hashset_order(self.children, self.child_capacity or 8)
+        order = self._order
+        if not isinstance(order, _EncodedOrder):
+            w = Writer()
+            w.int(len(order))
+            for name in order:
+                w.ustring(name)
+            order = self._order = _EncodedOrder(order, w.getvalue())
+        return order.wire
 
     def stat(self) -> Stat:
         n = len(self.children)

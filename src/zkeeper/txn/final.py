@@ -37,6 +37,19 @@ def _java_trim(s: str) -> str:
 
 
 @dataclass(slots=True)
+class _Raw:
+    """A response body already encoded (a cached children vector), plus an optional Stat."""
+
+    wire: bytes
+    stat: Any = None
+
+    def write(self, w: Any) -> None:
+        w.raw(self.wire)
+        if self.stat is not None:
+            self.stat.write(w)
+
+
+@dataclass(slots=True)
 class Reply:
     header: ReplyHeader
     body: Any = None  # a record with .write(), or None
@@ -116,11 +129,12 @@ class Final:
         return self._get_data(req, rec.path, rec.watch)
 
     def _get_children_request(self, req: Request, rec: Any) -> Any:
-        return GetChildrenResponse(self._get_children(req, rec.path, rec.watch)[0])
+        node = self._children_node(req, rec.path, rec.watch)
+        return _Raw(node.children_wire())
 
     def _get_children2(self, req: Request, rec: Any) -> Any:
-        children, node = self._get_children(req, rec.path, rec.watch)
-        return GetChildren2Response(children, node.stat())
+        node = self._children_node(req, rec.path, rec.watch)
+        return _Raw(node.children_wire(), node.stat())
 
     def _get_acl_request(self, req: Request, rec: Any) -> Any:
         return self._get_acl(req, rec.path)
@@ -213,11 +227,15 @@ class Final:
             self.tree.data_watches.add(path, req.origin)
         return GetDataResponse(node.data, node.stat())
 
-    def _get_children(self, req: Request, path: str, watch: bool) -> tuple[list[str], Znode]:
+    def _children_node(self, req: Request, path: str, watch: bool) -> Znode:
         node = self._node(path)
         self._check(node, Perms.READ, req)
         if watch and req.origin is not None:
             self.tree.child_watches.add(path, req.origin)
+        return node
+
+    def _get_children(self, req: Request, path: str, watch: bool) -> tuple[list[str], Znode]:
+        node = self._children_node(req, path, watch)
         return node.children_in_java_order(), node
 
     def _get_acl(self, req: Request, path: str) -> GetACLResponse:
