@@ -10,6 +10,7 @@ stopping this process from serving; the log is rolled at the same point, as ZooK
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import random
@@ -140,6 +141,10 @@ class DurableLog:
             self._snapshot_now(tree, sessions, zxid)
             return
         started = time.monotonic()
+        # Everything alive now is long-lived tree state without reference cycles:
+        # freezing it keeps the cyclic GC from rescanning millions of znodes, and from
+        # touching (and so copying) the child's shared pages.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # child: never returns
             code = 0
