@@ -82,6 +82,9 @@ class Run:
         ]
         diff = difflib.ndiff([str(e) for e in canonical(step, ref)], [str(e) for e in canonical(step, cand)])
         lines += [f"  {d}" for d in diff if not d.startswith("?")]
+        notes = [f"  {name}: {n}" for name, d in ((a, self.reference), (b, self.candidate)) for n in d.timing_notes[-5:]]
+        if notes:
+            lines += ["", "timing (a session may have expired because the harness stalled):", *notes]
         for name, log in ((a, self.reference_log), (b, self.candidate_log)):
             if log is not None:
                 lines += ["", f"{name}:", log()]

@@ -99,8 +99,9 @@ class Session:
     label: str
     session_id: int
     passwd: bytes
-    timeout_ms: int
+    timeout_ms: int  # as requested; the client asks for it again when it reconnects
     client: WireClient | None
+    negotiated_ms: int = 0
     last_zxid: int = 0
     alive: bool = True  # False once closed or expired
     auths: list[tuple[str, bytes]] = field(default_factory=list)
@@ -122,7 +123,10 @@ class Driver:
         self.labels: dict[int, str] = {}
         self.started_ms = int(time.time() * 1000)
         self.last_zxid = 0  # the server's zxid as last reported by a ping
+        self.timing_notes: list[str] = []  # sessions left unpinged for long: possible false alarms
         self._entries: list[Entry] = []
+        self._last_ping: dict[int, float] = {}
+        self._steps_run = 0
 
     # ---- the one entry point ------------------------------------------------------
 
@@ -142,6 +146,7 @@ class Driver:
         }[type(step)]
         handler(step)  # type: ignore[operator]
         self._barrier()
+        self._steps_run += 1
         return self._entries
 
     def shutdown(self) -> None:
@@ -203,7 +208,8 @@ class Driver:
         if resp.sessionId == 0:
             client.close()
             return
-        self.slots[step.slot] = Session(label, resp.sessionId, resp.passwd, step.timeout_ms, client)
+        self.slots[step.slot] = Session(label, resp.sessionId, resp.passwd, step.timeout_ms, client, resp.timeOut)
+        self._last_ping[step.slot] = time.monotonic()
 
     def _close(self, step: Close) -> None:
         sess = self._connected(step.slot)
@@ -241,6 +247,7 @@ class Driver:
         if client is None:
             return
         sess.client = client
+        self._last_ping[step.slot] = time.monotonic()
         self._send_set_watches(step, sess)
         for scheme, credentials in sess.auths:
             if not sess.connected:
@@ -351,6 +358,7 @@ class Driver:
 
     def _barrier(self) -> None:
         for slot in self.connected_slots():
+            self._note_gap(slot)
             header = self._guard(slot, lambda c: c.ping())
             if header is not None:
                 self._record(slot, "ping", _header_data(header))
@@ -360,10 +368,21 @@ class Driver:
         """Ping `slots` (keeping them alive); the highest zxid they report. Pings are not recorded."""
         best: int | None = None
         for slot in slots:
+            self._note_gap(slot)
             header = self._guard(slot, lambda c: c.ping())
             if header is not None:
                 best = header.zxid if best is None else max(best, header.zxid)
         return best
+
+    def _note_gap(self, slot: int) -> None:
+        """Remember when a session went unpinged for over half its timeout (the harness was slow)."""
+        now = time.monotonic()
+        last = self._last_ping.get(slot)
+        self._last_ping[slot] = now
+        timeout = self.slots[slot].negotiated_ms
+        if last is not None and (now - last) * 1000 > timeout / 2:
+            self.timing_notes.append(f"step {self._steps_run}: slot{slot} unpinged for "
+                                     f"{(now - last) * 1000:.0f} ms (session timeout {timeout} ms)")
 
     def _drain(self, slot: int, client: WireClient) -> None:
         sess = self.slots.get(slot)

@@ -57,8 +57,8 @@ SEQUENTIAL_SUFFIXES = ("", "s", "a")
 MAX_KNOWN = 48
 
 LONG_TIMEOUTS_MS = (4000, 10000, 60000)  # 60000 is clamped by maxSessionTimeout
-SHORT_TIMEOUTS_MS = (100, 300)  # 100 is raised to minSessionTimeout
-SHORT_LIFETIME_STEPS = (2, 12)
+SHORT_TIMEOUTS_MS = (100, 400)  # 100 is raised to minSessionTimeout
+SHORT_LIFETIME_STEPS = (1, 8)
 DROPPED_LIFETIME_STEPS = (1, 8)
 
 CREDENTIALS = {b"u1:p1": 3, b"u2:p2": 2, b"u1:wrong": 1}

@@ -34,7 +34,7 @@ from .steps import AddAuth, Close, Disconnect, Entry, Expire, Open, Reconnect, R
 pytestmark = pytest.mark.differential
 
 LONG = 10_000
-SHORT = 300
+SHORT = 400
 EPHEMERAL = 1
 
 
