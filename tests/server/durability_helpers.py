@@ -7,15 +7,12 @@ with zkeeper's own storage reader, so that the tests can compare the two.
 
 from __future__ import annotations
 
-import struct
 import time
-from collections import namedtuple
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from kazoo.client import KazooClient
-from kazoo.protocol import serialization
 from kazoo.retry import KazooRetry
 from kazoo.security import OPEN_ACL_UNSAFE, make_acl, make_digest_acl
 
@@ -23,6 +20,7 @@ from zkeeper.storage import LogReader, is_valid_snapshot
 from zkeeper.storage.files import log_files, snapshot_files, version_dir
 from zkeeper.storage.format import Scan
 
+from tests.support.kazoo_raw import CreateContainer, CreateTTL, call
 from tests.support.servers import RunningServer, four_letter
 
 DIGEST_USER = ("user", "pw")
@@ -30,27 +28,6 @@ OPEN = OPEN_ACL_UNSAFE
 
 
 # ---- kazoo ----------------------------------------------------------------------------
-
-
-class CreateContainer(serialization.Create2):  # type: ignore[misc]
-    type = 19
-
-
-class CreateTTL(namedtuple("CreateTTL", "path data acl flags ttl")):
-    type = 21
-
-    def serialize(self) -> bytearray:
-        b = serialization.Create2(self.path, self.data, self.acl, self.flags).serialize()
-        b.extend(struct.pack(">q", self.ttl))
-        return bytearray(b)
-
-    deserialize = serialization.Create2.deserialize
-
-
-def call(zk: KazooClient, request: Any, timeout: float = 10.0) -> Any:
-    result = zk.handler.async_result()
-    zk._call(request, result)
-    return result.get(timeout=timeout)
 
 
 def client(server: RunningServer, *, timeout: float = 10.0, auth: bool = True, persistent: bool = False) -> KazooClient:

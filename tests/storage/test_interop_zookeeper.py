@@ -10,9 +10,7 @@
 from __future__ import annotations
 
 import signal
-import struct
 import subprocess
-from collections import namedtuple
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -42,29 +40,9 @@ JVM_FLAGS = ("-Dznode.container.checkIntervalMs=3600000", "-Dzookeeper.snapCount
 SESSION_TIMEOUT_S = 20.0
 OPEN = kazoo_security.OPEN_ACL_UNSAFE
 
-
-# ---- kazoo has no API for containers and TTL nodes: two raw requests ---------------------
-
-
-class CreateContainer(kazoo_serialization.Create2):  # type: ignore[misc, name-defined]
-    type = 19
+from tests.support.kazoo_raw import CreateContainer, CreateTTL, call  # noqa: E402 - after the kazoo importorskip
 
 
-class CreateTTL(namedtuple("CreateTTL", "path data acl flags ttl")):
-    type = 21
-
-    def serialize(self) -> bytearray:
-        b = kazoo_serialization.Create2(self.path, self.data, self.acl, self.flags).serialize()
-        b.extend(struct.pack(">q", self.ttl))
-        return bytearray(b)
-
-    deserialize = kazoo_serialization.Create2.deserialize
-
-
-def _call(zk: Any, request: Any) -> Any:
-    result = zk.handler.async_result()
-    zk._call(request, result)
-    return result.get(timeout=10)
 
 
 # ---- reading what a server serves -------------------------------------------------------
@@ -160,10 +138,10 @@ def zookeeper_workload(zk: Any, other: Any) -> None:
     zk.create("/app/eseq-", b"", ephemeral=True, sequence=True)
     other.create("/app/goner", b"dies with its session", ephemeral=True)
     other.create("/app/goner-seq-", b"", ephemeral=True, sequence=True)
-    _call(zk, CreateContainer("/box", b"", OPEN, 4))
+    call(zk, CreateContainer("/box", b"", OPEN, 4))
     zk.create("/box/item", b"1")
-    _call(zk, CreateTTL("/ttl", b"lives long", OPEN, 5, 3_600_000))
-    _call(zk, CreateTTL("/ttl-seq-", b"", OPEN, 6, 3_600_000))
+    call(zk, CreateTTL("/ttl", b"lives long", OPEN, 5, 3_600_000))
+    call(zk, CreateTTL("/ttl-seq-", b"", OPEN, 6, 3_600_000))
     zk.create("/secure", b"secret", acl=[make_acl("user", "pw", all=True)])
     zk.set("/app/config", b"v1")
     zk.set("/app/config", b"v2", version=1)
