@@ -34,6 +34,10 @@ def mask(text: str) -> str:
 
 def normalized(word: str, text: str) -> str:
     lines = mask(text).split("\n")
+    if word == "dump":
+        # How sessions and connections fall into expiry buckets depends on timing in
+        # ZooKeeper itself (one "expire at" header per bucket), so headers are not compared.
+        lines = [line for line in lines if not re.fullmatch(r"N expire at DATE:", line)]
     if word in ("stat", "cons", "dump"):
         # Connections are listed in hash order; compare them as a sorted block.
         lines = sorted(lines)
