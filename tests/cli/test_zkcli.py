@@ -335,16 +335,30 @@ def script_runs(servers: Servers) -> dict[str, Run]:
 QUOTA_USAGE = (r"^Output stat for ", r"^\[Warning\]: the (count|bytes) quota")
 
 
+# ZKUtil.deleteInBatch (3.8) releases its semaphore in the multi callback *before* it
+# records the failure, so when the machine is busy zkCli.sh's `deleteall /zookeeper` can
+# read "success" first and stay silent. Ours always reports the failed batch (what the
+# code means to do); the line is left out of the comparison and checked on its own.
+DELETEALL_RACE = (r"^Failed to delete some node\(s\) in the subtree!$",)
+
+
+def assert_reports_failed_deleteall(ours: Run) -> None:
+    assert normalize_stderr(ours.err).count("Failed to delete some node(s) in the subtree!") == 1
+
+
 @needs_reference
 def test_script_output_matches_zkcli_sh(script_runs: dict[str, Run]) -> None:
     reference = script_runs["zkCli.sh@zookeeper"]
     assert "Node already exists: /app/cfg" in reference.err  # the script really ran
-    assert_runs_match(reference, script_runs["zkCli@zookeeper"])
+    assert_runs_match(reference, script_runs["zkCli@zookeeper"], skip=DELETEALL_RACE)
+    assert_reports_failed_deleteall(script_runs["zkCli@zookeeper"])
 
 
 @needs_reference
 def test_script_output_on_zkeeper_matches_zkcli_sh_on_zookeeper(script_runs: dict[str, Run]) -> None:
-    assert_runs_match(script_runs["zkCli.sh@zookeeper"], script_runs["zkCli@zkeeper"], skip=QUOTA_USAGE)
+    assert_runs_match(script_runs["zkCli.sh@zookeeper"], script_runs["zkCli@zkeeper"],
+                      skip=QUOTA_USAGE + DELETEALL_RACE)
+    assert_reports_failed_deleteall(script_runs["zkCli@zkeeper"])
 
 
 @needs_reference
