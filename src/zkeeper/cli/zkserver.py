@@ -45,9 +45,11 @@ def setup_logging(level: str = "INFO") -> None:
 
 
 async def serve(config: ServerConfig) -> None:
+    from ..server.quorum_peer import QuorumPeer
     from ..server.standalone import ZooKeeperServer
 
-    server = ZooKeeperServer(config)
+    server: ZooKeeperServer | QuorumPeer
+    server = QuorumPeer(config) if config.is_replicated else ZooKeeperServer(config)
     # This process is the server: the recovered tree is long-lived and cycle-free, so
     # keep the cyclic GC off it and collect the requests' young objects less often.
     gc.freeze()

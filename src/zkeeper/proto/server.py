@@ -42,6 +42,7 @@ class Request:
     type: int
     record: Any
     known: bool = True  # False: an opcode we don't serve (answer UNIMPLEMENTED, close)
+    frame: bytes = b""  # the whole frame (header + body), for a follower to forward as is
 
 
 Event = Union[FourLetterWord, Connect, Request]
@@ -103,7 +104,7 @@ class ServerConnection:
         if not is_known(hdr.type):
             return Request(hdr.xid, hdr.type, None, known=False)
         # A bad body is the request's problem, not the connection's (MARSHALLINGERROR).
-        return Request(hdr.xid, hdr.type, decode_request(hdr.type, r))
+        return Request(hdr.xid, hdr.type, decode_request(hdr.type, r), True, frame)
 
 
 def frame(parts: bytes) -> bytes:

@@ -114,6 +114,11 @@ class DurableLog:
             self._roll_requested = False
             self.writer.roll()
 
+    async def drain(self) -> None:
+        """Wait until everything appended is written and fsynced (or has failed)."""
+        while self._flushing or self._pending:
+            await asyncio.sleep(0.002)
+
     def close(self) -> None:
         try:
             self.writer.close()

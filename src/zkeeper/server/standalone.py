@@ -35,6 +35,7 @@ from .http import HttpServer
 from .persistence import DurableLog, recover_state
 from .metrics import metrics_server
 from .stats import ServerStats
+from ..tree.datatree import DataTree
 
 log = logging.getLogger("zkeeper.server")
 
@@ -51,11 +52,15 @@ def _mono_ms() -> int:
 
 
 class ZooKeeperServer:
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, state: tuple[DataTree, dict[int, int], int] | None = None, *,
+                 server_id: int = STANDALONE_SERVER_ID, stats: ServerStats | None = None) -> None:
+        """`state` is (tree, sessions, last zxid) already loaded from disk; without it the
+        server recovers from its dataDir. A replicated role passes its own server id."""
         self.config = config
-        self.stats = ServerStats()
-        self.tree, restored, last_zxid = recover_state(config)
-        self.sessions = SessionTracker(config.tick_time, STANDALONE_SERVER_ID, _mono_ms(), id_clock_ms=_wall_ms())
+        self.stats = stats or ServerStats()
+        self.tree, restored, last_zxid = state if state is not None else recover_state(config)
+        self.server_id = server_id
+        self.sessions = SessionTracker(config.tick_time, server_id, _mono_ms(), id_clock_ms=_wall_ms())
         for sid, timeout in restored.items():
             # Restored sessions get a full timeout to reconnect before they expire.
             self.sessions.add(sid, timeout, _mono_ms())
@@ -64,7 +69,7 @@ class ZooKeeperServer:
                          extended_types=config.extended_types_enabled, skip_acl=config.skip_acl)
         self.final = Final(self.tree, self.changes, skip_acl=config.skip_acl)
         self.durable = DurableLog(config, self.stats, last_zxid, self._on_synced, self._on_write_failed)
-        if last_zxid > 0:
+        if last_zxid > 0 and state is None:
             self.durable.startup_snapshot(self.tree, restored, last_zxid)
         self.connections: set[ClientConnection] = set()
         self.by_session: dict[int, ClientConnection] = {}
@@ -86,10 +91,14 @@ class ZooKeeperServer:
             reuse_address=True,
         )
         await self._start_http()
+        self.start_background_tasks()
+        log.info("binding to port %s:%d", self.config.client_port_address, self.bound_port)
+
+    def start_background_tasks(self) -> None:
+        """Session expiry, container cleanup and autopurge: the leader's (or standalone's) chores."""
         self._tasks.append(asyncio.create_task(self._expire_sessions()))
         self._tasks.append(asyncio.create_task(self._clean_containers()))
         self._tasks.append(asyncio.create_task(self.durable.autopurge()))
-        log.info("binding to port %s:%d", self.config.client_port_address, self.bound_port)
 
     async def _start_http(self) -> None:
         cfg = self.config
@@ -180,7 +189,14 @@ class ZooKeeperServer:
         if other is not None and other is not conn:
             log.info("Closing previous connection of session 0x%x: client reconnected", sid)
             other.close()
-        if req.passwd != session_password(sid) or not self.sessions.touch(sid, _mono_ms()):
+        if req.passwd != session_password(sid):
+            self._finish_session(conn, valid=False)
+            return
+        self.resume_session(conn, sid, timeout)
+
+    def resume_session(self, conn: ClientConnection, sid: int, timeout: int) -> None:
+        """A client reconnecting to a session (password already checked): is it still live?"""
+        if not self.sessions.touch(sid, _mono_ms()):
             self._finish_session(conn, valid=False)
             return
         self.sessions.sessions[sid].timeout = timeout
@@ -259,9 +275,13 @@ class ZooKeeperServer:
     def _on_synced(self, zxid: int) -> None:
         self._commit()
 
+    def commit_point(self) -> int:
+        """The highest zxid that may be applied: durable here; acked by a quorum on a leader."""
+        return self.durable.synced_zxid
+
     def _commit(self) -> None:
-        """Apply and answer, in order, everything up to the first write not yet durable."""
-        synced = self.durable.synced_zxid
+        """Apply and answer, in order, everything up to the first write not yet committed."""
+        synced = self.commit_point()
         applied = 0
         while self._queue:
             prepared, started = self._queue[0]
@@ -271,17 +291,20 @@ class ZooKeeperServer:
                 applied += 1
             self._queue.popleft()
             self.stats.outstanding -= 1
-            try:
-                self._finish(prepared, started)
-            except Exception:
-                # A bug in one request must not stall the pipeline or the server.
-                log.exception("Internal error finishing %r", prepared.request)
-                origin = prepared.request.origin
-                if isinstance(origin, ClientConnection):
-                    origin.close()
-            self.stats.record_latency((time.monotonic() - started) * 1000, prepared.hdr is not None)
+            self._finish_safely(prepared, started)
         if applied:
             self.durable.applied(applied, self._take_snapshot)
+
+    def _finish_safely(self, p: Prepared, started: float) -> None:
+        try:
+            self._finish(p, started)
+        except Exception:
+            # A bug in one request must not stall the pipeline or the server.
+            log.exception("Internal error finishing %r", p.request)
+            origin = p.request.origin
+            if isinstance(origin, ClientConnection):
+                origin.close()
+        self.stats.record_latency((time.monotonic() - started) * 1000, p.hdr is not None)
 
     def _take_snapshot(self) -> None:
         sessions = {s.id: s.timeout for s in self.sessions.sessions.values()}

@@ -1,0 +1,169 @@
+"""A member of a replicated ensemble: election, then lead or learn, then elect again.
+
+QuorumPeer owns what outlives a role: the client port, the election service and the
+epochs on disk. Each round loads the data from disk (so a TRUNC or a crash of the
+previous role leaves nothing stale in memory), runs fast leader election, and becomes a
+Leader or a Learner until that role ends (lost quorum, dead leader, timeouts). Between
+roles, clients are turned away as ZooKeeper does ("not currently serving requests").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from ..jute import ConnectRequest
+from ..proto.server import Request as RequestEvent
+from ..storage.epochs import ACCEPTED_EPOCH, CURRENT_EPOCH, read_epoch, write_epoch
+from ..zab.quorum import QuorumMaj
+from ..zab.vote import ServerState
+from ..zab.zxid import epoch_of
+from .config import OBSERVER, ServerConfig
+from .connection import ClientConnection
+from .election_service import ElectionService
+from .leader import Leader
+from .learner import Learner
+from .persistence import recover_state
+from .standalone import ZooKeeperServer
+from .stats import ServerStats
+
+log = logging.getLogger("zkeeper.server.quorum")
+
+NOT_SERVING = "This ZooKeeper instance is not currently serving requests\n"
+
+
+class NotServing:
+    """Stands in for the server between roles: answers four-letter words, refuses sessions."""
+
+    def __init__(self, peer: QuorumPeer) -> None:
+        self.peer = peer
+        self.config = peer.config
+        self.stats = peer.stats
+        self.connections: set[ClientConnection] = set()
+
+    def accept_connection(self, conn: ClientConnection) -> bool:
+        self.connections.add(conn)
+        return True
+
+    def connection_closed(self, conn: ClientConnection) -> None:
+        self.connections.discard(conn)
+
+    def handle_four_letter_word(self, conn: ClientConnection, word: str) -> None:
+        if word == "ruok":
+            conn.write(b"imok")
+        elif word == "isro":
+            conn.write(b"null")
+        else:
+            conn.write(NOT_SERVING.encode())
+        conn.close()
+
+    def handle_connect(self, conn: ClientConnection, req: ConnectRequest) -> None:
+        conn.close()
+
+    def handle_request(self, conn: ClientConnection, ev: RequestEvent) -> None:
+        conn.close()
+
+
+class QuorumPeer:
+    def __init__(self, config: ServerConfig) -> None:
+        assert config.myid is not None, "a replicated server needs its myid"
+        self.config = config
+        self.my_id: int = config.myid
+        self.stats = ServerStats()
+        self.quorum = QuorumMaj.from_servers(config.servers)
+        self.observer = config.servers[self.my_id].role == OBSERVER
+        self.election = ElectionService(self.my_id, config.servers)
+        self.serving: ZooKeeperServer | None = None
+        self.idle = NotServing(self)
+        self.mode = "looking"
+        self.started_at = time.time()
+        self.last_election_ms = 0.0
+        self._client_server: asyncio.base_events.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._role: Leader | Learner | None = None
+
+    def _front(self) -> Any:
+        return self.serving if self.serving is not None else self.idle
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._client_server = await loop.create_server(
+            lambda: ClientConnection(self._front()), self.config.client_port_address, self.config.client_port,
+            reuse_address=True,
+        )
+        await self.election.start()
+        self._task = asyncio.create_task(self._run())
+        log.info("binding to port %s:%d", self.config.client_port_address, self.bound_port)
+
+    @property
+    def bound_port(self) -> int:
+        assert self._client_server is not None
+        return int(self._client_server.sockets[0].getsockname()[1])
+
+    def now_serving(self, server: ZooKeeperServer) -> None:
+        self.serving = server
+        self.mode = server.mode
+        for conn in list(self.idle.connections):
+            conn.close()
+
+    async def _run(self) -> None:
+        try:
+            await self._rounds()
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            log.exception("The quorum peer stopped")
+            raise
+
+    async def _rounds(self) -> None:
+        while True:
+            state = await asyncio.to_thread(recover_state, self.config)
+            last_zxid = state[2]
+            current = read_epoch(self.config.data_dir, CURRENT_EPOCH)
+            if current is None:
+                current = epoch_of(last_zxid)
+                write_epoch(self.config.data_dir, CURRENT_EPOCH, current)
+            accepted = read_epoch(self.config.data_dir, ACCEPTED_EPOCH)
+            if accepted is None:
+                accepted = epoch_of(last_zxid)
+                write_epoch(self.config.data_dir, ACCEPTED_EPOCH, accepted)
+            self.mode = "looking"
+            started = time.monotonic()
+            outcome = await self.election.look(last_zxid, current)
+            log.info("Election took %.0f ms: %s, leader %d", (time.monotonic() - started) * 1000,
+                     outcome.state.name, outcome.leader)
+            self.last_election_ms = (time.monotonic() - started) * 1000
+            role: Leader | Learner
+            if outcome.state == ServerState.LEADING:
+                role = Leader(self, state, accepted, current)
+            else:
+                role = Learner(self, outcome.leader, state, accepted, current, self.observer)
+            self._role = role
+            try:
+                if isinstance(role, Leader):
+                    await role.lead()
+                else:
+                    await role.follow()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - any end of a role means: elect again
+                log.warning("%s ended: %s", type(role).__name__, e)
+            finally:
+                self.serving = None
+                self._role = None
+                await role.shutdown()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        if self._client_server is not None:
+            self._client_server.close()
+        for conn in list(self.idle.connections):
+            conn.close()
+        await self.election.stop()
