@@ -52,6 +52,8 @@ from .standalone import ZooKeeperServer, _mono_ms
 log = logging.getLogger("zkeeper.server.leader")
 
 State = tuple[DataTree, dict[int, int], int]
+SNAPSHOT_SIZE_FACTOR = 0.33  # zookeeper.snapshotSizeFactor
+NODE_OVERHEAD = 80  # bytes a znode adds to a snapshot beyond its path and data (Stat, ACL ref)
 MAX_HISTORY = 100_000  # committed txns kept in memory for DIFFs (ZooKeeper keeps 500 + its log)
 
 
@@ -261,6 +263,9 @@ class Leader:
     def _maybe_epoch_acked(self) -> None:
         if self.epoch is not None and self.quorum.contains_quorum(self._epoch_acks):
             if self.server is None:
+                # As Leader.lead: the epoch is current once a quorum has acked it.
+                self.current_epoch = self.epoch
+                write_epoch(self.config.data_dir, CURRENT_EPOCH, self.epoch)
                 self._create_server()
             self._epoch_acked.set()
 
@@ -278,8 +283,6 @@ class Leader:
         if self._established.is_set() or self.server is None or self.epoch is None:
             return
         if self.quorum.contains_quorum(self._newleader_acks):
-            self.current_epoch = self.epoch
-            write_epoch(self.config.data_dir, CURRENT_EPOCH, self.epoch)
             self.server.start_background_tasks()
             self._established.set()
 
@@ -302,17 +305,25 @@ class Leader:
             # The newest txn both have: everything the learner logged after it is
             # something no quorum committed (a dead leader's proposal): cut it off.
             common = max((z for z in zxids if z <= peer_zxid), default=self.history_floor)
-            out = [packet(PacketType.DIFF, last)] if common == peer_zxid else [packet(PacketType.TRUNC, common)]
-            for zxid, data in self.history:
-                if zxid > common:
+            missing = [(z, d) for z, d in self.history if z > common]
+            if sum(len(d) for _, d in missing) <= self._diff_size_limit():
+                out = [packet(PacketType.DIFF, last)] if common == peer_zxid else [packet(PacketType.TRUNC, common)]
+                for zxid, data in missing:
                     out.append(packet(PacketType.PROPOSAL, zxid, data))
                     out.append(packet(PacketType.COMMIT, zxid))
-            return out
+                return out
         server = self.server
         sessions = {s.id: s.timeout for s in server.sessions.sessions.values()}
         snap = encode_snapshot_stream(server.tree, sessions)
         log.info("Sending SNAP of 0x%x (%d bytes) to a learner at 0x%x", last, len(snap), peer_zxid)
         return [packet(PacketType.SNAP, last, snap)]
+
+    def _diff_size_limit(self) -> int:
+        """ZooKeeper's snapshotSizeFactor rule: replaying txns is worth it only while they
+        add up to less than a third of a snapshot (estimated from the tree's size)."""
+        assert self.server is not None
+        tree = self.server.tree
+        return int(SNAPSHOT_SIZE_FACTOR * (tree.approximate_data_size + NODE_OVERHEAD * len(tree.nodes)))
 
     def start_forwarding(self, handler: LearnerHandler) -> list[bytes]:
         """From now on the learner gets every proposal: first those still in flight."""
