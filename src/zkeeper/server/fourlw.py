@@ -49,6 +49,7 @@ def _counters(server: ZooKeeperServer) -> str:
         f"Mode: {server.mode}\n"
         # ZooKeeper's node map holds the root twice ("" and "/").
         f"Node count: {server.tree.node_count + 1}\n"
+        + server.role_summary()
     )
 
 
@@ -110,8 +111,7 @@ def mntr_values(server: ZooKeeperServer) -> list[tuple[str, object]]:
         ("zk_open_file_descriptor_count", _open_fds()),
         ("zk_max_file_descriptor_count", _max_fds()),
         ("zk_uptime", int((time.time() - server.started_at) * 1000)),
-        ("zk_last_proposal_size", -1),
-    ]
+    ] + server.role_metrics()
 
 
 def mntr(server: ZooKeeperServer) -> str:

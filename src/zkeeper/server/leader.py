@@ -78,6 +78,35 @@ class LeaderServer(ZooKeeperServer):
         self.mode = "leader"
         self.committed_zxid = state[2]
         self.outstanding: OrderedDict[int, Proposal] = OrderedDict()
+        self.proposal_sizes = [-1, -1, -1]  # last/min/max bytes, as Leader's BufferStats
+        self.proposals_sent = 0
+
+    def role_summary(self) -> str:
+        return "Proposal sizes last/min/max: {}/{}/{}\n".format(*self.proposal_sizes)
+
+    def role_metrics(self) -> list[tuple[str, object]]:
+        handlers = [h for h in self.leader.handlers if h.synced]
+        last, low, high = self.proposal_sizes
+        return [
+            ("zk_last_proposal_size", last),
+            ("zk_min_proposal_size", low),
+            ("zk_max_proposal_size", high),
+            ("zk_learners", len(self.leader.handlers)),
+            ("zk_synced_followers", sum(1 for h in handlers if not h.observer)),
+            ("zk_synced_non_voting_followers", 0),
+            ("zk_synced_observers", sum(1 for h in handlers if h.observer)),
+            ("zk_pending_syncs", sum(len(p.syncs) for p in self.outstanding.values())),
+            ("zk_proposal_count", self.proposals_sent),
+            ("zk_election_time", int(self.leader.peer.last_election_ms)),
+        ]
+
+    def _note_proposal(self, size: int) -> None:
+        sizes = self.proposal_sizes
+        sizes[0] = size
+        if sizes[1] == -1 or size < sizes[1]:
+            sizes[1] = size
+        sizes[2] = max(sizes[2], size)
+        self.proposals_sent += 1
 
     def commit_point(self) -> int:
         return self.committed_zxid
@@ -91,7 +120,9 @@ class LeaderServer(ZooKeeperServer):
             self.durable.append(hdr, prepared.txn)
             p = Proposal(hdr.zxid, proposal_data(hdr, prepared.txn))
             self.outstanding[hdr.zxid] = p
-            self.leader.send_to_followers(packet(PacketType.PROPOSAL, hdr.zxid, p.data))
+            proposal = packet(PacketType.PROPOSAL, hdr.zxid, p.data)
+            self._note_proposal(len(proposal))
+            self.leader.send_to_followers(proposal)
         self._commit()
 
     def _on_synced(self, zxid: int) -> None:

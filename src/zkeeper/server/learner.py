@@ -221,6 +221,9 @@ class FollowerServer(ZooKeeperServer):
         self._local: deque[tuple[Prepared, float, bool]] = deque()
         self._frame = b""
 
+    def role_metrics(self) -> list[tuple[str, object]]:
+        return [("zk_last_proposal_size", -1), ("zk_election_time", int(self.learner.peer.last_election_ms))]
+
     # ---- from clients -----------------------------------------------------------------
 
     def handle_request(self, conn: ClientConnection, ev: RequestEvent) -> None:

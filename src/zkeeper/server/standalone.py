@@ -115,6 +115,14 @@ class ZooKeeperServer:
             self.metrics = metrics_server(self)
             await self.metrics.start()
 
+    def role_summary(self) -> str:
+        """Lines `srvr`/`stat` add for this server's role (a leader's proposal sizes)."""
+        return ""
+
+    def role_metrics(self) -> list[tuple[str, object]]:
+        """`mntr` keys that depend on the role, after the common ones."""
+        return [("zk_last_proposal_size", -1)]
+
     def uptime_ms(self) -> int:
         return int((time.time() - self.started_at) * 1000)
 
