@@ -347,7 +347,7 @@ class Leader:
         sessions = {s.id: s.timeout for s in server.sessions.sessions.values()}
         snap = encode_snapshot_stream(server.tree, sessions)
         log.info("Sending SNAP of 0x%x (%d bytes) to a learner at 0x%x", last, len(snap), peer_zxid)
-        return [packet(PacketType.SNAP, last, snap)]
+        return [packet(PacketType.SNAP, last) + snap]  # the stream follows the packet
 
     def _diff_size_limit(self) -> int:
         """ZooKeeper's snapshotSizeFactor rule: replaying txns is worth it only while they

@@ -20,9 +20,11 @@ from typing import Any
 
 from ..jute import Id, TxnHeader
 from ..jute.io import JuteError, Reader
-from ..jute.quorum import QuorumPacket
+from ..jute.quorum import PacketType, QuorumPacket
 from ..jute.schema import encode
+from ..storage.errors import CorruptSnapshotError
 from ..storage.format import decode_txn_entry, encode_txn_entry
+from ..storage.transfer import SnapshotStreamScanner
 
 _HEAD = struct.Struct(">iqi")  # type, zxid, data length
 _INT = struct.Struct(">i")
@@ -30,7 +32,8 @@ _LONG_INT = struct.Struct(">qi")
 _LONG_BOOL = struct.Struct(">q?")
 _REQUEST_HEAD = struct.Struct(">qii")
 
-# A SNAP carries the whole tree; anything else is small. Bigger claims are garbage.
+# Packets are small (a txn, a session list); a bigger claim is garbage. A SNAP's tree
+# is not in the packet: it follows it on the stream (see PacketParser).
 MAX_PACKET_DATA = 1 << 30
 
 
@@ -43,10 +46,16 @@ def packet(type_: int, zxid: int = 0, data: bytes | None = None, auth: list[Id] 
 
 
 class PacketParser:
-    """Incremental: feed bytes, get whole packets."""
+    """Incremental: feed bytes, get whole packets.
+
+    LearnerHandler writes a SNAP packet with no data and then the snapshot itself
+    (sessions, ACLs, nodes, "BenWasHere") straight onto the stream. The parser hands
+    that on as one SNAP packet whose `data` is the stream, as if it had been inside.
+    """
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self._snap: tuple[QuorumPacket, SnapshotStreamScanner] | None = None
 
     def feed(self, data: bytes) -> list[QuorumPacket]:
         buf = self._buf
@@ -54,16 +63,36 @@ class PacketParser:
         out: list[QuorumPacket] = []
         pos = 0
         while True:
+            if self._snap is not None:
+                snap, scanner = self._snap
+                try:
+                    end = scanner.end(buf)
+                except CorruptSnapshotError as e:
+                    raise PacketError(f"malformed SNAP stream: {e}") from None
+                if end is None:
+                    break
+                out.append(QuorumPacket(snap.type, snap.zxid, bytes(buf[pos:end]), snap.authinfo))
+                self._snap, pos = None, end
+                continue
             end = _packet_end(buf, pos)
             if end is None:
                 break
             try:
-                out.append(QuorumPacket.read(Reader(buf, pos, end)))  # type: ignore[attr-defined]
+                qp = QuorumPacket.read(Reader(buf, pos, end))  # type: ignore[attr-defined]
             except (JuteError, IndexError, UnicodeDecodeError) as e:
                 raise PacketError(f"malformed quorum packet: {e}") from None
             pos = end
+            if qp.type == PacketType.SNAP:
+                # Scanner offsets are into `buf`; drop what is parsed so they start at 0.
+                del buf[:pos]
+                pos = 0
+                self._snap = (qp, SnapshotStreamScanner(0))
+                continue
+            out.append(qp)
         if pos:
             del buf[:pos]
+            if self._snap is not None:
+                self._snap[1].pos -= pos
         return out
 
 
