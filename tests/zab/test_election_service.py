@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.servers import free_port
 from zkeeper.server.config import OBSERVER, PARTICIPANT, ServerSpec
-from zkeeper.server.election_service import ElectionService, ElectionStopped
+from zkeeper.server.election_service import ElectionService, ElectionStopped, Listener, StreamHandler
 from zkeeper.zab.election import ElectionTiming, Outcome
 from zkeeper.zab.vote import Notification, ServerState
 from zkeeper.zab.wire import (
@@ -160,6 +160,39 @@ def test_a_single_voter_decides_alone() -> None:
         async with services(servers) as running:
             outcome = await asyncio.wait_for(running[7].look(5, 0), LIMIT)
             assert (outcome.state, outcome.leader, outcome.supporters) == (LEADING, 7, frozenset({7}))
+    run(body)
+
+
+class CountingNetwork:
+    """TCP, counting what the service asks of it."""
+
+    def __init__(self) -> None:
+        self.listens: list[tuple[str, int]] = []
+        self.connects: list[tuple[str, int]] = []
+
+    async def listen(self, host: str, port: int, handler: StreamHandler) -> Listener:
+        self.listens.append((host, port))
+        return await asyncio.start_server(handler, host, port)
+
+    async def connect(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        self.connects.append((host, port))
+        return await asyncio.open_connection(host, port)
+
+
+def test_sockets_come_from_the_given_network() -> None:
+    async def body() -> None:
+        servers = ensemble([1, 2])
+        network = CountingNetwork()
+        running = {sid: ElectionService(sid, servers, timing=FAST, host=network) for sid in servers}
+        try:
+            for s in running.values():
+                await s.start()
+            assert_agree(await look_all(running), 2)
+        finally:
+            for s in running.values():
+                await s.stop()
+        assert sorted(network.listens) == sorted(("127.0.0.1", s.election_port) for s in servers.values())
+        assert ("127.0.0.1", servers[1].election_port) in network.connects  # 2 calls 1
     run(body)
 
 

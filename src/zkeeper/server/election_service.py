@@ -25,9 +25,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..zab.election import Election, ElectionTiming, Outcome, Ready
 from ..zab.quorum import QuorumMaj, ServerLine, config_text
@@ -60,6 +60,30 @@ class ElectionStopped(RuntimeError):
     """`look` was waiting when the service stopped."""
 
 
+StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None] | None]
+
+
+class Listener(Protocol):
+    def close(self) -> None: ...
+
+
+class Network(Protocol):
+    """Where the sockets come from (zkeeper.server.host.Host fits; the simulator passes a
+    virtual one). By default: TCP through asyncio."""
+
+    async def listen(self, host: str, port: int, handler: StreamHandler) -> Listener: ...
+
+    async def connect(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
+
+
+class _Tcp:
+    async def listen(self, host: str, port: int, handler: StreamHandler) -> Listener:
+        return await asyncio.start_server(handler, host, port)
+
+    async def connect(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection(host, port)
+
+
 @dataclass(eq=False)
 class _Connection:
     """One live election connection to `sid` (QuorumCnxManager's SendWorker + RecvWorker)."""
@@ -74,17 +98,18 @@ class _Connection:
 class ElectionService:
     def __init__(self, my_id: int, servers: Mapping[int, ServerLine], *,
                  timing: ElectionTiming = ElectionTiming(),
-                 clock: Callable[[], int] = monotonic_ms) -> None:
+                 clock: Callable[[], int] = monotonic_ms, host: Network | None = None) -> None:
         if my_id not in servers:
             raise ValueError(f"server {my_id} has no server.{my_id} line")
         self.my_id = my_id
         self._servers = dict(servers)
         self._timing = timing
         self._clock = clock
+        self._network: Network = host if host is not None else _Tcp()
         self._quorum = QuorumMaj.from_servers(self._servers)
         self._config = config_text(self._servers).encode()
         self._election: Election | None = None  # made by the first `look`
-        self._listener: asyncio.Server | None = None
+        self._listener: Listener | None = None
         self._connections: dict[int, _Connection] = {}
         self._connecting: set[int] = set()  # calls in progress (inprogressConnections)
         self._pending: dict[int, bytes] = {}  # the send slot of each peer: newest message only
@@ -103,7 +128,7 @@ class ElectionService:
         if self._listener is not None or self._stopped:
             raise RuntimeError("an election service starts once")
         me = self._servers[self.my_id]
-        self._listener = await asyncio.start_server(self._accept, me.host, me.election_port)
+        self._listener = await self._network.listen(me.host, me.election_port, self._accept)
         log.info("server %d: election port %s:%d", self.my_id, me.host, self.bound_port)
         self._spawn(self._ticker())
 
@@ -133,9 +158,13 @@ class ElectionService:
 
     @property
     def bound_port(self) -> int:
-        if self._listener is None or not self._listener.sockets:
+        """The port we listen on (the configured one, unless that was 0 on a real socket)."""
+        if self._listener is None:
             raise RuntimeError("the election service is not listening")
-        return int(self._listener.sockets[0].getsockname()[1])
+        sockets = getattr(self._listener, "sockets", None)  # an asyncio.Server's
+        if sockets:
+            return int(sockets[0].getsockname()[1])
+        return self._servers[self.my_id].election_port
 
     async def stop(self) -> None:
         """Close the listener and every connection, end every task; a waiting `look` raises."""
@@ -264,7 +293,7 @@ class ElectionService:
 
     async def _open(self, sid: int, address: tuple[str, int]) -> tuple[_Connection, asyncio.StreamReader] | None:
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), CONNECT_TIMEOUT)
+            reader, writer = await asyncio.wait_for(self._network.connect(*address), CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as e:
             log.debug("server %d: cannot open channel to %d at %s:%d: %s", self.my_id, sid, *address, e)
             return None
