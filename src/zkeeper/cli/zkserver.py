@@ -1,6 +1,7 @@
 """zkServer: run a zkeeper server the way zkServer.sh runs ZooKeeper.
 
-`zkServer {start|start-foreground|stop|restart|status|print-cmd|version} [zoo.cfg]`;
+`zkServer {start|start-foreground|stop|restart|status|print-cmd|version} [zoo.cfg]`
+(and `zkServer ensemble ...`, a local ensemble: see cli/ensemble.py);
 without a config path, `conf/zoo.cfg` is used when present, else built-in defaults
 (standalone on port 2181, data under ./data). Messages and exit codes follow
 zkServer.sh; `start` returns once the server answers, `status` asks `srvr` for the mode.
@@ -120,6 +121,20 @@ def _ask_mode(config: ServerConfig, timeout: float = 2.0) -> str | None:
     return None
 
 
+def launch(config: ServerConfig, config_arg: str | None, log_dir: Path | None = None) -> subprocess.Popen[bytes]:
+    """Run `start-foreground` in the background, in its own session: output appended to
+    zookeeper.out in log_dir (default $ZOO_LOG_DIR, else dataDir), pid file in dataDir."""
+    Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+    if log_dir is None:
+        log_dir = Path(os.environ.get("ZOO_LOG_DIR", config.data_dir))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_dir / "zookeeper.out", "ab") as out:
+        proc = subprocess.Popen(_foreground_cmd(config_arg), stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    _pid_file(config).write_text(str(proc.pid))
+    return proc
+
+
 def cmd_start(config: ServerConfig, config_arg: str | None, wait_s: float = 30.0) -> int:
     print("Starting zookeeper ... ", end="", flush=True)
     pid_file = _pid_file(config)
@@ -127,13 +142,7 @@ def cmd_start(config: ServerConfig, config_arg: str | None, wait_s: float = 30.0
     if old is not None and _alive(old):
         print(f"already running as process {old}.")
         return 1
-    Path(config.data_dir).mkdir(parents=True, exist_ok=True)
-    log_dir = Path(os.environ.get("ZOO_LOG_DIR", config.data_dir))
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_dir / "zookeeper.out", "ab") as out:
-        proc = subprocess.Popen(_foreground_cmd(config_arg), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    pid_file.write_text(str(proc.pid))
+    proc = launch(config, config_arg)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -182,7 +191,12 @@ COMMANDS = ["start", "start-foreground", "stop", "restart", "status", "print-cmd
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="zkServer", description="Run a zkeeper (ZooKeeper) server.")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["ensemble"]:
+        from .ensemble import main as ensemble_main
+        return ensemble_main(argv[1:])
+    parser = argparse.ArgumentParser(prog="zkServer", description="Run a zkeeper (ZooKeeper) server.",
+                                     epilog="`zkServer ensemble {start|status|stop}` runs a local ensemble.")
     parser.add_argument("command", choices=COMMANDS)
     parser.add_argument("config", nargs="?", help="path to zoo.cfg (default conf/zoo.cfg, else built-in defaults)")
     args = parser.parse_args(argv)
