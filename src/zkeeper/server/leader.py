@@ -46,6 +46,7 @@ from ..zab.packets import (
 )
 from ..zab.quorum import QuorumMaj, config_text
 from ..zab.zxid import epoch_of, make_zxid
+from .host import Host, Listener, loop_s
 from .quorum_link import LinkClosed, QuorumLink, packet_name
 from .standalone import ZooKeeperServer, _mono_ms
 
@@ -73,7 +74,7 @@ class LeaderServer(ZooKeeperServer):
     """The client-serving side of the leader: prep, propose, commit on a quorum of acks."""
 
     def __init__(self, leader: Leader, state: State) -> None:
-        super().__init__(leader.config, state, server_id=leader.my_id, stats=leader.stats)
+        super().__init__(leader.config, state, server_id=leader.my_id, stats=leader.stats, host=leader.host)
         self.leader = leader
         self.mode = "leader"
         self.committed_zxid = state[2]
@@ -114,7 +115,7 @@ class LeaderServer(ZooKeeperServer):
     def submit(self, req: Request) -> None:
         prepared = self.prep.prepare(req, int(time.time() * 1000))
         self.stats.outstanding += 1
-        self._queue.append((prepared, time.monotonic()))
+        self._queue.append((prepared, loop_s()))
         hdr = prepared.hdr
         if hdr is not None:
             self.durable.append(hdr, prepared.txn)
@@ -174,6 +175,7 @@ class Leader:
         self.config = peer.config
         self.my_id: int = peer.my_id
         self.stats = peer.stats
+        self.host: Host = peer.host
         self.quorum: QuorumMaj = peer.quorum
         self.tick_s = self.config.tick_time / 1000
         self.init_timeout = self.tick_s * (self.config.init_limit or 10)
@@ -191,20 +193,21 @@ class Leader:
         self._established = asyncio.Event()
         self._failed: str | None = None
         self._failure = asyncio.Event()
-        self.handlers: set[LearnerHandler] = set()
+        # In connection order: packets go out to learners in the same order every run.
+        self.handlers: dict[LearnerHandler, None] = {}
         self.server: LeaderServer | None = None
         # Committed txns since this leader started, for DIFFs: every txn after
         # `history_floor` is here, in order. Older learners get a SNAP.
         self.history: list[tuple[int, bytes]] = []
         self.history_floor = self.last_zxid
-        self._listener: asyncio.base_events.Server | None = None
+        self._listener: Listener | None = None
         self._tasks: list[asyncio.Task[Any]] = []
 
     # ---- the phases -------------------------------------------------------------------
 
     async def lead(self) -> None:
         spec = self.config.servers[self.my_id]
-        self._listener = await asyncio.start_server(self._accept, spec.host, spec.quorum_port, reuse_address=True)
+        self._listener = await self.host.listen(spec.host, spec.quorum_port, self._accept)
         log.info("LEADING - leader on quorum port %s:%d, last zxid 0x%x", spec.host, spec.quorum_port,
                  self.last_zxid)
         self._maybe_decide_epoch()
@@ -242,7 +245,7 @@ class Leader:
                 pass
             if self._failed is not None:
                 raise LeadershipLost(self._failed)
-            now = time.monotonic()
+            now = loop_s()
             alive = {self.my_id}
             for h in list(self.handlers):
                 if h.synced:
@@ -364,7 +367,7 @@ class Leader:
         if not handler.observer:
             for p in self.server.outstanding.values():
                 out.append(packet(PacketType.PROPOSAL, p.zxid, p.data))
-        self.handlers.add(handler)
+        self.handlers[handler] = None
         return out
 
     # ---- broadcast ---------------------------------------------------------------------
@@ -413,7 +416,7 @@ class LearnerHandler:
         self.sid = -1
         self.observer = False
         self.synced = False
-        self.last_heard = time.monotonic()
+        self.last_heard = loop_s()
 
     @property
     def name(self) -> str:
@@ -423,12 +426,12 @@ class LearnerHandler:
         self.link.send(data)
 
     def close(self) -> None:
-        self.leader.handlers.discard(self)
+        self.leader.handlers.pop(self, None)
         self.link.close()
 
     async def _read(self, timeout: float) -> QuorumPacket:
         qp = await self.link.read(timeout)
-        self.last_heard = time.monotonic()
+        self.last_heard = loop_s()
         return qp
 
     async def run(self) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from typing import Any
 
@@ -45,6 +44,7 @@ from ..zab.packets import (
 )
 from ..zab.zxid import epoch_of, make_zxid
 from .connection import ClientConnection
+from .host import Host, loop_s
 from .persistence import recover_state
 from .quorum_link import LinkClosed, QuorumLink, packet_name
 from .standalone import ZooKeeperServer
@@ -73,6 +73,7 @@ class Learner:
         self.config = peer.config
         self.my_id: int = peer.my_id
         self.stats = peer.stats
+        self.host: Host = peer.host
         self.leader_sid = leader_sid
         self.state = state
         self.accepted_epoch = accepted_epoch
@@ -125,12 +126,12 @@ class Learner:
 
     async def _connect(self) -> QuorumLink:
         spec = self.config.servers[self.leader_sid]
-        deadline = time.monotonic() + self.init_timeout
+        deadline = loop_s() + self.init_timeout
         while True:
             try:
-                return await QuorumLink.connect(spec.host, spec.quorum_port, max(self.init_timeout / 5, 0.5))
+                return await QuorumLink.connect(self.host, spec.host, spec.quorum_port, max(self.init_timeout / 5, 0.5))
             except (OSError, asyncio.TimeoutError) as e:
-                if time.monotonic() > deadline:
+                if loop_s() > deadline:
                     raise LearnerFailed(f"could not connect to leader {self.leader_sid} at "
                                         f"{spec.host}:{spec.quorum_port}: {e}") from None
                 await asyncio.sleep(0.05)
@@ -153,13 +154,13 @@ class Learner:
                 log.info("Getting a diff from the leader 0x%x", qp.zxid)
             elif t == PacketType.TRUNC:
                 log.warning("Truncating log to get in sync with the leader 0x%x", qp.zxid)
-                await asyncio.to_thread(truncate_log, self.config.data_log_dir, qp.zxid)
-                tree, sessions, last = await asyncio.to_thread(recover_state, self.config)
+                await self.host.blocking(truncate_log, self.config.data_log_dir, qp.zxid)
+                tree, sessions, last = await self.host.blocking(recover_state, self.config)
             elif t == PacketType.SNAP:
                 log.info("Getting a snapshot from leader 0x%x", qp.zxid)
                 tree, sessions = decode_snapshot_stream(qp.data or b"", qp.zxid)
                 tree.last_processed_zxid = last = qp.zxid
-                await asyncio.to_thread(self._install_snapshot, tree, sessions, qp.zxid)
+                await self.host.blocking(self._install_snapshot, tree, sessions, qp.zxid)
             elif t == PacketType.PROPOSAL:
                 hdr, txn = read_proposal_data(qp.data)
                 proposed[hdr.zxid] = (hdr, txn)
@@ -172,7 +173,7 @@ class Learner:
                 last = entry[0].zxid
                 diff.append(entry)
             elif t == PacketType.NEWLEADER:
-                await asyncio.to_thread(self._log_txns, diff, last)
+                await self.host.blocking(self._log_txns, diff, last)
                 write_epoch(self.config.data_dir, CURRENT_EPOCH, new_epoch)
                 self.current_epoch = new_epoch
                 link.send(packet(PacketType.ACK, qp.zxid))
@@ -210,7 +211,7 @@ class FollowerServer(ZooKeeperServer):
     """Serves clients on a follower or observer: local reads, writes through the leader."""
 
     def __init__(self, learner: Learner, state: State) -> None:
-        super().__init__(learner.config, state, server_id=learner.my_id, stats=learner.stats)
+        super().__init__(learner.config, state, server_id=learner.my_id, stats=learner.stats, host=learner.host)
         self.learner = learner
         self.mode = "observer" if learner.observer else "follower"
         self.proposals: dict[int, tuple[TxnHeader, Any]] = {}
@@ -240,7 +241,7 @@ class FollowerServer(ZooKeeperServer):
                 body = self._frame[_HEADER:]
             self.learner.send(packet(PacketType.REQUEST, -1, request_data(req.session_id, req.cxid, req.type, body),
                                      req.auth))
-        self._local.append((Prepared(req), time.monotonic(), forward))
+        self._local.append((Prepared(req), loop_s(), forward))
         self._drain()
 
     def resume_session(self, conn: ClientConnection, sid: int, timeout: int) -> None:
@@ -283,7 +284,7 @@ class FollowerServer(ZooKeeperServer):
             log.warning("Unexpected %s from the leader", packet_name(t))
 
     def _committed(self, hdr: TxnHeader, txn: Any) -> None:
-        started = time.monotonic()
+        started = loop_s()
         mine: Prepared | None = None
         if self._local:
             p, started, forwarded = self._local[0]
@@ -294,7 +295,7 @@ class FollowerServer(ZooKeeperServer):
                 mine = p
         if mine is None:
             mine = Prepared(Request(hdr.clientId, hdr.cxid, hdr.type, None), hdr, txn)
-            started = time.monotonic()
+            started = loop_s()
         self._finish_safely(mine, started)
         self.durable.applied(1, self._take_snapshot)
         self._drain()

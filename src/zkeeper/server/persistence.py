@@ -21,6 +21,7 @@ from ..jute import TxnHeader
 from ..storage import StorageError, TxnLogWriter, purge, recover_detailed, write_snapshot
 from ..tree.datatree import DataTree
 from .config import ServerConfig
+from .host import REAL_HOST, Host
 from .stats import ServerStats
 
 log = logging.getLogger("zkeeper.server.persistence")
@@ -43,9 +44,10 @@ class DurableLog:
 
     def __init__(self, config: ServerConfig, stats: ServerStats, last_zxid: int,
                  on_synced: Callable[[int], None], on_failed: Callable[[int, StorageError], None],
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, host: Host = REAL_HOST) -> None:
         self.config = config
         self.stats = stats
+        self.host = host
         self.writer = TxnLogWriter(
             config.data_log_dir, prealloc_size=config.pre_alloc_size_kb * 1024,
             force_sync=config.force_sync, fsync_warning_ms=float(config.fsync_warning_threshold_ms),
@@ -89,7 +91,7 @@ class DurableLog:
                 batch, self._pending = self._pending, []
                 started = time.monotonic()
                 try:
-                    await asyncio.to_thread(self._write_batch, batch)
+                    await self.host.blocking(self._write_batch, batch)
                 except StorageError as e:
                     # Nothing past the last sync is durable, and what was prepared
                     # after it assumed those txns: all of it fails.

@@ -7,6 +7,7 @@ import socket
 
 from ..jute.quorum import PacketType, QuorumPacket
 from ..zab.packets import PacketError, PacketParser
+from .host import Host
 
 
 class LinkClosed(Exception):
@@ -21,15 +22,15 @@ class QuorumLink:
         self._ready: list[QuorumPacket] = []
         self.closed = False
         sock = writer.get_extra_info("socket")
-        if sock is not None:
+        if isinstance(sock, socket.socket):
             # Proposals and acks are small and latency-bound: never wait for Nagle.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "?"
 
     @classmethod
-    async def connect(cls, host: str, port: int, timeout: float) -> QuorumLink:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    async def connect(cls, via: Host, host: str, port: int, timeout: float) -> QuorumLink:
+        reader, writer = await asyncio.wait_for(via.connect(host, port), timeout)
         return cls(reader, writer)
 
     async def read(self, timeout: float) -> QuorumPacket:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..jute import ConnectRequest
@@ -23,6 +24,7 @@ from ..zab.zxid import epoch_of
 from .config import OBSERVER, ServerConfig
 from .connection import ClientConnection
 from .election_service import ElectionService
+from .host import REAL_HOST, Host, loop_ms, loop_s
 from .leader import Leader
 from .learner import Learner
 from .persistence import recover_state
@@ -41,14 +43,14 @@ class NotServing:
         self.peer = peer
         self.config = peer.config
         self.stats = peer.stats
-        self.connections: set[ClientConnection] = set()
+        self.connections: dict[ClientConnection, None] = {}
 
     def accept_connection(self, conn: ClientConnection) -> bool:
-        self.connections.add(conn)
+        self.connections[conn] = None
         return True
 
     def connection_closed(self, conn: ClientConnection) -> None:
-        self.connections.discard(conn)
+        self.connections.pop(conn, None)
 
     def handle_four_letter_word(self, conn: ClientConnection, word: str) -> None:
         if word == "ruok":
@@ -67,14 +69,18 @@ class NotServing:
 
 
 class QuorumPeer:
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, host: Host = REAL_HOST, *, serve_clients: bool = True) -> None:
+        """`host` is the machine (the simulator passes a virtual one); without
+        `serve_clients` no client port is opened (the simulator talks to roles directly)."""
         assert config.myid is not None, "a replicated server needs its myid"
         self.config = config
+        self.host = host
+        self.serve_clients = serve_clients
         self.my_id: int = config.myid
         self.stats = ServerStats()
         self.quorum = QuorumMaj.from_servers(config.servers)
         self.observer = config.servers[self.my_id].role == OBSERVER
-        self.election = ElectionService(self.my_id, config.servers)
+        self.election = ElectionService(self.my_id, config.servers, clock=loop_ms, host=host)
         self.serving: ZooKeeperServer | None = None
         self.idle = NotServing(self)
         self.mode = "looking"
@@ -83,19 +89,22 @@ class QuorumPeer:
         self._client_server: asyncio.base_events.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._role: Leader | Learner | None = None
+        # Told of every role this peer starts serving in (the simulator checks epochs).
+        self.on_serving: Callable[[QuorumPeer, ZooKeeperServer], None] | None = None
 
     def _front(self) -> Any:
         return self.serving if self.serving is not None else self.idle
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._client_server = await loop.create_server(
-            lambda: ClientConnection(self._front()), self.config.client_port_address, self.config.client_port,
-            reuse_address=True,
-        )
+        if self.serve_clients:
+            loop = asyncio.get_running_loop()
+            self._client_server = await loop.create_server(
+                lambda: ClientConnection(self._front()), self.config.client_port_address, self.config.client_port,
+                reuse_address=True,
+            )
+            log.info("binding to port %s:%d", self.config.client_port_address, self.bound_port)
         await self.election.start()
         self._task = asyncio.create_task(self._run())
-        log.info("binding to port %s:%d", self.config.client_port_address, self.bound_port)
 
     @property
     def bound_port(self) -> int:
@@ -105,6 +114,8 @@ class QuorumPeer:
     def now_serving(self, server: ZooKeeperServer) -> None:
         self.serving = server
         self.mode = server.mode
+        if self.on_serving is not None:
+            self.on_serving(self, server)
         for conn in list(self.idle.connections):
             conn.close()
 
@@ -119,7 +130,7 @@ class QuorumPeer:
 
     async def _rounds(self) -> None:
         while True:
-            state = await asyncio.to_thread(recover_state, self.config)
+            state = await self.host.blocking(recover_state, self.config)
             last_zxid = state[2]
             current = read_epoch(self.config.data_dir, CURRENT_EPOCH)
             if current is None:
@@ -130,11 +141,10 @@ class QuorumPeer:
                 accepted = epoch_of(last_zxid)
                 write_epoch(self.config.data_dir, ACCEPTED_EPOCH, accepted)
             self.mode = "looking"
-            started = time.monotonic()
+            started = loop_s()
             outcome = await self.election.look(last_zxid, current)
-            log.info("Election took %.0f ms: %s, leader %d", (time.monotonic() - started) * 1000,
-                     outcome.state.name, outcome.leader)
-            self.last_election_ms = (time.monotonic() - started) * 1000
+            self.last_election_ms = (loop_s() - started) * 1000
+            log.info("Election took %.0f ms: %s, leader %d", self.last_election_ms, outcome.state.name, outcome.leader)
             role: Leader | Learner
             if outcome.state == ServerState.LEADING:
                 role = Leader(self, state, accepted, current)

@@ -31,6 +31,7 @@ from .admin import admin_server
 from .config import PROMETHEUS_PROVIDER, ServerConfig
 from .connection import ClientConnection
 from .fourlw import run_four_letter_word
+from .host import REAL_HOST, Host
 from .http import HttpServer
 from .persistence import DurableLog, recover_state
 from .metrics import metrics_server
@@ -48,12 +49,17 @@ def _wall_ms() -> int:
 
 
 def _mono_ms() -> int:
-    return int(time.monotonic() * 1000)
+    # The loop's clock: monotonic in a real server, virtual in the simulator.
+    try:
+        return int(asyncio.get_running_loop().time() * 1000)
+    except RuntimeError:
+        return int(time.monotonic() * 1000)
 
 
 class ZooKeeperServer:
     def __init__(self, config: ServerConfig, state: tuple[DataTree, dict[int, int], int] | None = None, *,
-                 server_id: int = STANDALONE_SERVER_ID, stats: ServerStats | None = None) -> None:
+                 server_id: int = STANDALONE_SERVER_ID, stats: ServerStats | None = None,
+                 host: Host = REAL_HOST) -> None:
         """`state` is (tree, sessions, last zxid) already loaded from disk; without it the
         server recovers from its dataDir. A replicated role passes its own server id."""
         self.config = config
@@ -68,10 +74,12 @@ class ZooKeeperServer:
         self.prep = Prep(self.changes, self.sessions, last_zxid=last_zxid,
                          extended_types=config.extended_types_enabled, skip_acl=config.skip_acl)
         self.final = Final(self.tree, self.changes, skip_acl=config.skip_acl)
-        self.durable = DurableLog(config, self.stats, last_zxid, self._on_synced, self._on_write_failed)
+        self.durable = DurableLog(config, self.stats, last_zxid, self._on_synced, self._on_write_failed, host=host)
         if last_zxid > 0 and state is None:
             self.durable.startup_snapshot(self.tree, restored, last_zxid)
-        self.connections: set[ClientConnection] = set()
+        # Insertion-ordered (not a set of id-hashed objects): closing them all, and the
+        # lists cons/stat print, come out in the same order every run.
+        self.connections: dict[ClientConnection, None] = {}
         self.by_session: dict[int, ClientConnection] = {}
         self._queue: deque[tuple[Prepared, float]] = deque()
         self._server: asyncio.base_events.Server | None = None
@@ -157,13 +165,13 @@ class ZooKeeperServer:
         if self.config.max_cnxns > 0 and len(self.connections) >= self.config.max_cnxns:
             log.warning("Too many connections - max is %d", self.config.max_cnxns)
             return False
-        self.connections.add(conn)
+        self.connections[conn] = None
         return True
 
     def connection_closed(self, conn: ClientConnection) -> None:
         if conn not in self.connections:
             return
-        self.connections.discard(conn)
+        self.connections.pop(conn, None)
         if self.by_session.get(conn.session_id) is conn:
             del self.by_session[conn.session_id]
         self.tree.remove_watcher(conn)

@@ -1,0 +1,53 @@
+"""What a replicated server needs from the machine it runs on: listen, connect, block.
+
+The ensemble code (election service, leader, learner, durable log) reaches the network
+and blocking disk work only through a Host, so the simulator can run that very code on
+a virtual network and clock (zkeeper.sim.world) while a real server uses TCP and threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None] | None]
+
+
+class Listener(Protocol):
+    def close(self) -> None: ...
+
+
+class Host(Protocol):
+    async def listen(self, host: str, port: int, handler: StreamHandler) -> Listener: ...
+
+    async def connect(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T: ...
+
+
+class RealHost:
+    """TCP sockets and worker threads."""
+
+    async def listen(self, host: str, port: int, handler: StreamHandler) -> Listener:
+        return await asyncio.start_server(handler, host, port, reuse_address=True)
+
+    async def connect(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection(host, port)
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+
+REAL_HOST = RealHost()
+
+
+def loop_ms() -> int:
+    """Milliseconds on the running loop's clock (monotonic; virtual in the simulator)."""
+    return int(asyncio.get_running_loop().time() * 1000)
+
+
+def loop_s() -> float:
+    return asyncio.get_running_loop().time()
