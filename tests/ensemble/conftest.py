@@ -16,13 +16,9 @@ from tests.support.ensemble import Ensemble, start_ensemble
 from tests.support.servers import reference_available
 
 # zkeeper's replicated mode (ZAB) is being built; drop this mark once it forms ensembles.
-ZKEEPER_PENDING: Any = pytest.mark.xfail(reason="replicated mode under construction", strict=False)
-
-
 def impl_params() -> list[Any]:
-    """`impl` values for every ensemble test: the one place where zkeeper is marked pending."""
-    return [pytest.param("zookeeper", id="zookeeper"),
-            pytest.param("zkeeper", id="zkeeper", marks=ZKEEPER_PENDING)]
+    """`impl` values for every ensemble test: the same scenarios on both servers."""
+    return [pytest.param("zookeeper", id="zookeeper"), pytest.param("zkeeper", id="zkeeper")]
 
 
 @pytest.fixture(params=impl_params())
