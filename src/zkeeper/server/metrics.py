@@ -6,12 +6,14 @@ Gauges are read from the server when scraped; latencies are summaries in millise
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .http import HttpServer
 from .stats import QUANTILES, Summary
 
 if TYPE_CHECKING:
+    from .config import ServerConfig
     from .standalone import ZooKeeperServer
 
 
@@ -35,6 +37,12 @@ def _gauges(s: ZooKeeperServer) -> list[tuple[str, str, float]]:
     ]
 
 
+def _role_gauges(s: ZooKeeperServer) -> list[tuple[str, str, float]]:
+    """The role's numbers (a leader's learners and proposals, election time), named as mntr's."""
+    return [(key.removeprefix("zk_"), f"{key.removeprefix('zk_').replace('_', ' ')} ({s.mode})", float(value))
+            for key, value in s.role_metrics() if isinstance(value, (int, float))]
+
+
 def _summary(name: str, help_: str, summary: Summary) -> str:
     lines = [f"# HELP {name} {help_}", f"# TYPE {name} summary"]
     for q in QUANTILES:
@@ -46,7 +54,7 @@ def _summary(name: str, help_: str, summary: Summary) -> str:
 
 def render(s: ZooKeeperServer) -> str:
     out = []
-    for name, help_, value in _gauges(s):
+    for name, help_, value in _gauges(s) + _role_gauges(s):
         out.append(f"# HELP {name} {help_}\n# TYPE {name} gauge\n{name} {float(value)}\n")
     st = s.stats
     out.append(_summary("readlatency", "Read request latency in ms", st.read_latency))
@@ -56,11 +64,17 @@ def render(s: ZooKeeperServer) -> str:
     return "".join(out)
 
 
-def metrics_server(server: ZooKeeperServer) -> HttpServer:
+def metrics_server(config: ServerConfig, current: Callable[[], ZooKeeperServer | None]) -> HttpServer:
+    """Scrapes read `current()`: the server, or in an ensemble the role now serving
+    (None between roles: 503, as ZooKeeper's endpoints say it is not serving)."""
+
     def handle(method: str, path: str, query: dict[str, list[str]]) -> tuple[int, str, bytes]:
         if path.rstrip("/") != "/metrics":
             return 404, "text/plain", b"not found\n"
-        return 200, "text/plain; version=0.0.4; charset=utf-8", render(server).encode()
+        s = current()
+        if s is None:
+            return 503, "text/plain", b"This ZooKeeper instance is not currently serving requests\n"
+        return 200, "text/plain; version=0.0.4; charset=utf-8", render(s).encode()
 
-    c = server.config
+    c = config
     return HttpServer(c.metrics_http_host, c.metrics_http_port, handle, "PrometheusMetricsProvider")

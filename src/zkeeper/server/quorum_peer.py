@@ -21,12 +21,14 @@ from ..storage.epochs import ACCEPTED_EPOCH, CURRENT_EPOCH, read_epoch, write_ep
 from ..zab.quorum import QuorumMaj
 from ..zab.vote import ServerState
 from ..zab.zxid import epoch_of
-from .config import OBSERVER, ServerConfig
+from .config import OBSERVER, PROMETHEUS_PROVIDER, ServerConfig
 from .connection import ClientConnection
 from .election_service import ElectionService
 from .host import REAL_HOST, Host, loop_ms, loop_s
 from .leader import Leader
+from .http import HttpServer
 from .learner import Learner
+from .metrics import metrics_server
 from .persistence import recover_state
 from .standalone import ZooKeeperServer
 from .stats import ServerStats
@@ -89,6 +91,7 @@ class QuorumPeer:
         self._client_server: asyncio.base_events.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._role: Leader | Learner | None = None
+        self.metrics: HttpServer | None = None
         # Told of every role this peer starts serving in (the simulator checks epochs).
         self.on_serving: Callable[[QuorumPeer, ZooKeeperServer], None] | None = None
 
@@ -103,6 +106,9 @@ class QuorumPeer:
                 reuse_address=True,
             )
             log.info("binding to port %s:%d", self.config.client_port_address, self.bound_port)
+            if self.config.metrics_provider_class == PROMETHEUS_PROVIDER:
+                self.metrics = metrics_server(self.config, lambda: self.serving)
+                await self.metrics.start()
         await self.election.start()
         self._task = asyncio.create_task(self._run())
 
@@ -174,6 +180,8 @@ class QuorumPeer:
                 pass
         if self._client_server is not None:
             self._client_server.close()
+        if self.metrics is not None:
+            await self.metrics.stop()
         for conn in list(self.idle.connections):
             conn.close()
         await self.election.stop()

@@ -120,7 +120,7 @@ class ZooKeeperServer:
                             cfg.admin_server_port, e)
                 self.admin = None
         if cfg.metrics_provider_class == PROMETHEUS_PROVIDER:
-            self.metrics = metrics_server(self)
+            self.metrics = metrics_server(cfg, lambda: self)
             await self.metrics.start()
 
     def role_summary(self) -> str:
