@@ -19,6 +19,7 @@ from .errors import CorruptLogError, CorruptSnapshotError, LogFormatError, NoVal
 from .files import log_files, logs_for_snapshot, snapshot_files, version_dir
 from .format import FormatError, Scan
 from .replay import Replayer
+from .snapformat import gc_paused
 from .snapshot import is_valid_snapshot, load_snapshot, write_snapshot
 from .txnlog import LogReader, truncate_file
 
@@ -65,20 +66,33 @@ def recover_detailed(data_dir: str | os.PathLike[str], data_log_dir: str | os.Pa
         so that later logs always have a snapshot to start from.
     kill_orphan_ephemerals: drop ephemerals whose session is not in the session table
         (ZooKeeperServer.loadData "Clean up dead sessions").
+
+    The cyclic GC is paused throughout (snapformat.gc_paused): the tree and the
+    replayed txns are millions of new objects that collections would walk again and again.
     """
+    with gc_paused():
+        return _recover(data_dir, data_log_dir, verify_digests=verify_digests, repair=repair,
+                        trust_empty_snapshot=trust_empty_snapshot, write_initial_snapshot=write_initial_snapshot,
+                        kill_orphan_ephemerals=kill_orphan_ephemerals)
+
+
+def _recover(data_dir: str | os.PathLike[str], data_log_dir: str | os.PathLike[str] | None, *,
+             verify_digests: bool, repair: bool, trust_empty_snapshot: bool, write_initial_snapshot: bool,
+             kill_orphan_ephemerals: bool) -> Recovery:
     snap_dir = version_dir(data_dir, create=True)
     log_dir = version_dir(data_log_dir if data_log_dir is not None else data_dir, create=True)
     if snap_dir.resolve() != log_dir.resolve():
         _check_separate_dirs(snap_dir, log_dir)
     logs = log_files(log_dir)
 
-    rec, snap_digest = _load_newest_snapshot(snap_dir)
+    rec, snap_digest, loaded_digest = _load_newest_snapshot(snap_dir)
     if rec is None:
         if logs and not trust_empty_snapshot:
             raise NoValidSnapshotError(
                 f"No snapshot found in {snap_dir}, but there are log entries in {log_dir}. Something is broken!")
         rec = Recovery(DataTree(), {}, 0)
-    replayer = Replayer(rec.tree, rec.sessions, verify_digests=verify_digests, snapshot_digest=snap_digest)
+    replayer = Replayer(rec.tree, rec.sessions, verify_digests=verify_digests, snapshot_digest=snap_digest,
+                        tree_digest=loaded_digest)
     _replay_logs(rec, replayer, logs, repair)
     if replayer.pending is not None:
         log.warning("Highest txn zxid 0x%x is not covering the snapshot digest zxid 0x%x, "
@@ -112,7 +126,9 @@ def _check_separate_dirs(snap_dir: Path, log_dir: Path) -> None:
                            "Check if dataLogDir and dataDir configuration is correct.")
 
 
-def _load_newest_snapshot(snap_dir: Path) -> tuple[Recovery | None, ZxidDigest | None]:
+def _load_newest_snapshot(snap_dir: Path) -> tuple[Recovery | None, ZxidDigest | None, int | None]:
+    """The newest loadable snapshot as a Recovery, its trailer digest, and the digest of
+    its tree if the loader computed it."""
     skipped: list[tuple[Path, str]] = []
     for zxid, path in snapshot_files(snap_dir):
         if not is_valid_snapshot(path):
@@ -129,11 +145,11 @@ def _load_newest_snapshot(snap_dir: Path) -> tuple[Recovery | None, ZxidDigest |
                  len(loaded.sessions))
         rec = Recovery(loaded.tree, loaded.sessions, zxid, snapshot=path, snapshot_zxid=zxid,
                        skipped_snapshots=skipped)
-        return rec, loaded.digest
+        return rec, loaded.digest, loaded.tree_digest
     if any(z > 0 for z, _ in snapshot_files(snap_dir)):
         raise NoValidSnapshotError(f"Not able to find valid snapshots in {snap_dir}: "
                                    + "; ".join(f"{p.name}: {why}" for p, why in skipped))
-    return None, None
+    return None, None, None
 
 
 # ---- logs -----------------------------------------------------------------------------

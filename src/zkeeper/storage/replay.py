@@ -25,7 +25,8 @@ from ..jute.schema import decode
 from ..paths import basename, parent_of
 from ..tree.datatree import DataTree
 from ..types import OpCode
-from .digest import ZxidDigest, paths_digest, to_signed64, tree_digest
+from .digest import ZxidDigest, paths_digest, to_signed64
+from .digest import tree_digest as digest_of
 from .format import DIGEST_VERSION, TXN_RECORD_TYPES, FormatError
 
 _CREATES = frozenset({OpCode.CREATE, OpCode.CREATE2, OpCode.CREATE_TTL, OpCode.CREATE_CONTAINER})
@@ -44,11 +45,15 @@ class Replayer:
     """Applies txns in zxid order to `tree` and `sessions` (id -> timeout)."""
 
     def __init__(self, tree: DataTree, sessions: dict[int, int], *, verify_digests: bool = False,
-                 snapshot_digest: ZxidDigest | None = None) -> None:
+                 snapshot_digest: ZxidDigest | None = None, tree_digest: int | None = None) -> None:
+        """`tree_digest`: the digest of `tree` if already known (the snapshot loader
+        computes it while reading), so that it need not be computed again."""
         self.tree = tree
         self.sessions = sessions
         self.verify = verify_digests
-        self.digest = tree_digest(tree) if verify_digests else 0
+        self.digest = 0
+        if verify_digests:
+            self.digest = digest_of(tree) if tree_digest is None else to_signed64(tree_digest)
         self.check = DigestCheck()
         # As DataTree.deserializeZxidDigest: while the snapshot's own digest has not been
         # reached the tree is fuzzy and per-txn digests are not comparable. A digest

@@ -17,19 +17,23 @@ The digest comes after the first seal so that readers older than 3.6 stop there.
 
 from __future__ import annotations
 
+import gc
+import operator
 import struct
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from ..jute import ACL, Id
 from ..paths import basename, parent_of
 from ..tree.acl import OPEN_ACL_UNSAFE
 from ..tree.datatree import CONFIG, QUOTA, ZOOKEEPER, DataTree
-from ..tree.javaorder import JavaHashSet
-from ..tree.znode import Znode
+from ..tree.javaorder import JavaHashSet, java_string_hash
+from ..tree.znode import Znode, restored_znode
 from ..types import CONTAINER_EPHEMERAL_OWNER, ttl_of_owner
-from .digest import ZxidDigest, node_digest, to_signed64
+from .digest import _STAT as _DIGEST_STAT  # the stat fields in the digest's order
+from .digest import EXCLUDED_PREFIX, ZxidDigest, node_digest, to_signed64
 from .format import DIGEST_VERSION, FORMAT_VERSION, SNAP_DBID, SNAP_MAGIC, FileHeader, FormatError
 
 OPEN_ACL_INDEX = -1  # ReferenceCountedACLCache.OPEN_UNSAFE_ACL_ID
@@ -39,10 +43,18 @@ _SESSION = struct.Struct(">qi")
 # DataNode after its data: long acl index + StatPersisted {czxid mzxid ctime mtime
 # version cversion aversion ephemeralOwner pzxid}.
 _NODE_TAIL = struct.Struct(">qqqqqiiiqq")
+# The fast reader takes a DataNode's tail together with the next node's path length,
+# unsigned so that a corrupt negative length cannot move the position backwards.
+_NODE_TAIL_NEXT = struct.Struct(">qqqqqiiiqqI")
+_UINT = struct.Struct(">I")
 _DIGEST_V2 = struct.Struct(">qiq")
 _SLASH = _INT.pack(1) + b"/"  # ustring "/": the end-of-nodes marker and the seal tail
 _OPEN_KEY = tuple(OPEN_ACL_UNSAFE)
 _CHUNK = 1 << 16
+_NULL = _INT.pack(-1)
+_EMPTY = _INT.pack(0)
+_GET_ACL = operator.attrgetter("acl")
+_mul = operator.mul
 
 
 # ---- writing --------------------------------------------------------------------------
@@ -85,31 +97,94 @@ def _acl_bytes(acl: list[ACL]) -> bytes:
     return b"".join(parts)
 
 
-def _acl_index(tree: DataTree) -> tuple[dict[tuple[ACL, ...], int], dict[int, list[ACL]]]:
+def _acl_index(tree: DataTree) -> tuple[dict[int, int], dict[int, list[ACL]]]:
     """Number each distinct ACL list, as ZooKeeper's ACL cache does; the open ACL gets
-    ZooKeeper's reserved -1 so no map entry is needed for the most common list."""
+    ZooKeeper's reserved -1 so no map entry is needed for the most common list.
+
+    Returns the number of each ACL list object by its id() (znodes share a few lists,
+    DataTree.intern_acl) and the numbered lists. Numbers go by first appearance in
+    the node table, as they would by list contents: the lists do not change meanwhile.
+    """
     index: dict[tuple[ACL, ...], int] = {_OPEN_KEY: OPEN_ACL_INDEX}
     by_index: dict[int, list[ACL]] = {}
-    for node in tree.nodes.values():
-        key = tuple(node.acl)
-        if key not in index:
-            n = len(by_index) + 1
-            index[key] = n
-            by_index[n] = list(node.acl)
-    return index, by_index
+    lists = list(map(_GET_ACL, tree.nodes.values()))
+    of_list: dict[int, int] = {}
+    for ident, acl in dict(zip(map(id, lists), lists)).items():
+        key = tuple(acl)
+        n = index.get(key)
+        if n is None:
+            n = index[key] = len(by_index) + 1
+            by_index[n] = list(acl)
+        of_list[ident] = n
+    return of_list, by_index
 
 
-def _preorder(tree: DataTree) -> Iterator[tuple[str, Znode]]:
-    """Parents before children, children in ZooKeeper's (HashSet) order; iterative so
-    deep trees cannot overflow the stack."""
-    nodes = tree.nodes
-    stack: list[str] = ["/"]
-    while stack:
-        path = stack.pop()
-        node = nodes[path]
-        yield path, node
-        prefix = "/" if path == "/" else path + "/"
-        stack.extend(prefix + name for name in reversed(node.children_in_java_order()))
+def _java_order(names: Iterable[str], capacity: int) -> list[str]:
+    """javaorder.hashset_order(names, capacity), fast: a snapshot orders the children of
+    every znode, and a Python loop per character of every name would dominate it.
+
+    String.hashCode is sum(unit * 31**k): computed by map/sum in C per name, or for
+    many short ASCII names at once by `_lane_buckets`."""
+    names = list(names)
+    if len(names) >= _LANES_FROM:
+        joined = "".join(names)
+        width = max(map(len, names))
+        if joined.isascii() and width <= _LANE_WIDTH:
+            buckets = _lane_buckets(names, width, capacity - 1)
+            return list(map(names.__getitem__, sorted(range(len(names)), key=buckets.__getitem__)))
+    mask = capacity - 1
+    powers = _POWERS
+
+    def bucket(s: str) -> int:
+        units: Any = s.encode() if s.isascii() else _utf16_units(s)
+        n = len(units)
+        if n < _MAX_WEIGHTED:
+            h = sum(map(_mul, units, powers[n])) & 0xFFFFFFFF
+        else:
+            h = java_string_hash(s)
+        return (h ^ (h >> 16)) & mask
+
+    return sorted(names, key=bucket)
+
+
+# Names hashed together: at least this many, each at most this long.
+_LANES_FROM = 64
+_LANE_WIDTH = 32
+
+
+def _lane_buckets(names: list[str], width: int, mask: int) -> list[int]:
+    """The HashMap bucket of each of `names` (ASCII, at most `width` long), computed with
+    one big integer holding a 64-bit lane per name: the names, left-padded with NULs
+    (which leave a hashCode unchanged), are added up column by column, each column
+    weighted by its power of 31. A lane never carries into the next: it holds at most
+    width * 255 * 2**32 < 2**46 before it is reduced to 32 bits."""
+    m = len(names)
+    text = "".join([s.rjust(width, "\0") for s in names]).encode("ascii")
+    column = bytearray(8 * m)
+    total = 0
+    weight = 1
+    for k in range(width - 1, -1, -1):
+        column[0::8] = text[k::width]
+        total += weight * int.from_bytes(column, "little")
+        weight = weight * 31 & 0xFFFFFFFF
+    h = total & int.from_bytes(b"\xff\xff\xff\xff\0\0\0\0" * m, "little")
+    # Shifting the whole integer moves 16 bits of the next lane into the top of each
+    # lane; the mask (below 2**31) drops them.
+    buckets = (h ^ (h >> 16)) & int.from_bytes(mask.to_bytes(8, "little") * m, "little")
+    return list(struct.unpack(f"<{m}Q", buckets.to_bytes(8 * m, "little")))
+
+
+def _utf16_units(s: str) -> tuple[int, ...]:
+    b = s.encode("utf-16-be", "surrogatepass")
+    return struct.unpack(f">{len(b) // 2}H", b)
+
+
+# _POWERS[n]: 31**(n-1), ..., 31, 1 modulo 2**32, the weights of a name of n UTF-16
+# units; longer names take javaorder's loop.
+_MAX_WEIGHTED = 256
+_POWERS: list[tuple[int, ...]] = [()]
+while len(_POWERS) < _MAX_WEIGHTED:
+    _POWERS.append(tuple(x * 31 & 0xFFFFFFFF for x in _POWERS[-1]) + (1,))
 
 
 def encode_snapshot(tree: DataTree, sessions: dict[int, int], zxid: int,
@@ -124,21 +199,11 @@ def encode_snapshot(tree: DataTree, sessions: dict[int, int], zxid: int,
     w.write(_INT.pack(len(sessions)))
     for sid, timeout in sessions.items():
         w.write(_SESSION.pack(sid, timeout))
-    index, by_index = _acl_index(tree)
+    of_list, by_index = _acl_index(tree)
     w.write(_INT.pack(len(by_index)))
     for n, acl in by_index.items():
         w.write(_LONG.pack(n) + _acl_bytes(acl))
-    total = 0
-    for path, node in _preorder(tree):
-        total += node_digest(path, node)
-        data = node.data
-        w.write(b"".join((
-            _ustring("" if path == "/" else path),
-            # Null data stays null (length -1), as ZooKeeper writes a node created without data.
-            _INT.pack(-1) if data is None else _INT.pack(len(data)), data or b"",
-            _NODE_TAIL.pack(index[tuple(node.acl)], node.czxid, node.mzxid, node.ctime, node.mtime,
-                            node.version, node.cversion, node.aversion, node.ephemeral_owner, node.pzxid),
-        )))
+    total = _encode_nodes(tree, of_list, w)
     w.write(_SLASH)
     w.seal()
     digest = None
@@ -148,6 +213,63 @@ def encode_snapshot(tree: DataTree, sessions: dict[int, int], zxid: int,
         w.seal()
     w.flush()
     return digest
+
+
+def _encode_nodes(tree: DataTree, acl_of_list: dict[int, int], w: _CheckedOut) -> int:
+    """Every node, parents first, children in ZooKeeper's (HashSet) order; returns the
+    tree digest (unwrapped). Iterative, so deep trees cannot overflow the stack."""
+    nodes = tree.nodes
+    root = nodes["/"]
+    buf = w.buf
+    pack_int = _INT.pack
+    pack_tail = _NODE_TAIL.pack
+    pack_stat = _DIGEST_STAT.pack
+    crc32 = zlib.crc32
+    order = _java_order
+    total = 0
+    # (prefix of the children's paths, their names in order, digest leaves them out)
+    stack: list[tuple[str, Iterator[str], bool]] = [("", iter(("/",)), False)]
+    while stack:
+        prefix, names, excluded = stack[-1]
+        for name in names:
+            path = prefix + name
+            node = nodes[path]
+            pb = b"" if node is root else path.encode()  # ZooKeeper keys the root ""
+            data = node.data
+            czxid = node.czxid
+            mzxid = node.mzxid
+            ctime = node.ctime
+            mtime = node.mtime
+            version = node.version
+            cversion = node.cversion
+            aversion = node.aversion
+            owner = node.ephemeral_owner
+            pzxid = node.pzxid
+            buf += pack_int(len(pb))
+            buf += pb
+            stat = pack_stat(czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner)
+            if data:
+                buf += pack_int(len(data))
+                buf += data
+                if not excluded:
+                    total += crc32(pb + data + stat)
+            else:
+                # Null data stays null (length -1), as ZooKeeper writes a node created without data.
+                buf += _NULL if data is None else _EMPTY
+                if not excluded:
+                    total += crc32(pb + stat)
+            buf += pack_tail(acl_of_list[id(node.acl)], czxid, mzxid, ctime, mtime, version, cversion, aversion,
+                             owner, pzxid)
+            if len(buf) >= _CHUNK:
+                w.flush()
+            if node.children:
+                stack.append(("/" if node is root else path + "/",
+                              iter(order(node.children, node.child_capacity or 8)),
+                              path == ZOOKEEPER or path.startswith(EXCLUDED_PREFIX)))
+                break
+        else:
+            stack.pop()
+    return total
 
 
 # ---- reading --------------------------------------------------------------------------
@@ -291,9 +413,146 @@ def _register_owner(tree: DataTree, path: str, owner: int) -> None:
         paths.add(path)
 
 
-def build_tree(nodes: Iterator[RawNode], acls: dict[int, list[ACL]], zxid: int) -> DataTree:
-    """A DataTree holding exactly the snapshot's nodes, registered as DataTree itself
-    registers created nodes (ephemerals, containers, TTLs, approximate data size)."""
+class _Irregular(Exception):
+    """Something the fast node reader does not handle; the checked reader takes over."""
+
+
+def decode_tree(d: SnapshotDecoder, acls: dict[int, list[ACL]], zxid: int) -> tuple[DataTree, int | None]:
+    """The nodes section of `d` (positioned at it) as a tree, as `build_tree(d.nodes(), ...)`
+    builds it, and the tree digest (unwrapped sum, see digest.py) computed on the way.
+
+    A fast reader handles well-formed input; on anything unusual (damage, a duplicate,
+    a missing parent or ACL) it gives up and the checked reader reads the section
+    again, so errors and their messages are the checked reader's (the digest is then
+    None). The cyclic GC is paused meanwhile (`gc_paused`).
+    """
+    start = d.pos
+    with gc_paused():
+        try:
+            tree, end, digest = _decode_tree_fast(d.buf, start, acls, zxid)
+        except (_Irregular, struct.error, KeyError, UnicodeDecodeError):
+            d.pos = start
+            return build_tree(d.nodes(), acls, zxid), None
+    d.pos = end
+    return tree, digest
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic GC off while a big tree is built: its millions of new objects have no
+    cycles, and each collection would walk all of them (dozens of times over a load).
+
+    Afterwards everything alive goes to the oldest generation without being walked
+    (freeze + unfreeze), where collections of the young generations do not look; else
+    the first of them, right after, would walk the whole new tree once per generation.
+    Not when the process keeps frozen objects of its own (unfreeze would release them),
+    and nested uses leave it to the outermost.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
+        gc.enable()
+
+
+def _decode_tree_fast(buf: Any, pos: int, acls: dict[int, list[ACL]], zxid: int) -> tuple[DataTree, int, int]:
+    """Returns (tree, offset after the end marker, digest). Every check of build_tree and
+    nodes() is made, some at the end (duplicates by count, empty names per parent);
+    a failed one raises _Irregular, a read past the end struct.error."""
+    tree, table, system = _empty_tree()
+    acl_of = dict(acls)
+    acl_of[OPEN_ACL_INDEX] = OPEN_ACL_UNSAFE  # the reserved index wins over a cache entry
+    unpack_tail = _NODE_TAIL_NEXT.unpack_from
+    unpack_int = _INT.unpack_from
+    pack_stat = _DIGEST_STAT.pack
+    crc32 = zlib.crc32
+    new_node = restored_znode
+    register = _register_owner
+    # The root: path "" first.
+    if _UINT.unpack_from(buf, pos)[0] != 0:
+        raise _Irregular
+    pos += 4
+    plen = 0
+    path = "/"
+    pb = b""
+    kids_of: dict[str, tuple[Znode, dict[str, None]]] = {}
+    count = 0
+    data_size = 0
+    digest = 0
+    # The current parent: children of one parent come one after another in a snapshot.
+    # None for the root, whose children's paths ("/a") and bare names ("a") would both
+    # split into ("", "a"): those always take the branch that checks for the "/".
+    last: str | None = None
+    kids: dict[str, None] = {}
+    excluded = False
+    while True:
+        (dlen,) = unpack_int(buf, pos)
+        pos += 4
+        if dlen > 0:
+            data = buf[pos : pos + dlen]
+            pos += dlen
+            data_size += dlen
+        elif dlen == 0:
+            data = b""
+        elif dlen == -1:
+            data = None
+        else:
+            raise _Irregular
+        (acl_index, czxid, mzxid, ctime, mtime, version, cversion, aversion, owner, pzxid,
+         plen) = unpack_tail(buf, pos)
+        pos += 72
+        table[path] = new_node(data, acl_of[acl_index], czxid, mzxid, ctime, mtime, version, cversion, aversion,
+                               owner, pzxid)
+        count += 1
+        if not excluded:
+            stat = pack_stat(czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion, owner)
+            digest += crc32(pb + data + stat) if dlen > 0 else crc32(pb + stat)  # type: ignore[operator]
+        if owner and count > 1:
+            register(tree, path, owner)
+        # The next node's path.
+        end = pos + plen
+        pb = buf[pos:end]
+        if plen == 1 and pb == b"/":
+            pos = end
+            break
+        path = pb.decode("utf-8")
+        pos = end
+        ppath, slash, name = path.rpartition("/")
+        if ppath != last:
+            # A new parent. A path that does not start with "/" finds none (every key
+            # in the table does); one that ends with "/" leaves an empty name, found below.
+            if not slash:
+                raise _Irregular
+            key = ppath or "/"
+            entry = kids_of.get(key)
+            if entry is None:
+                parent = table.get(key)
+                if parent is None:
+                    raise _Irregular
+                entry = kids_of[key] = (parent, {})
+            kids = entry[1]
+            last = ppath or None
+            excluded = ppath == ZOOKEEPER or ppath.startswith(EXCLUDED_PREFIX)
+        kids[name] = None
+    if len(table) != count:
+        raise _Irregular  # a path appeared twice
+    for parent, names in kids_of.values():
+        if "" in names:
+            raise _Irregular  # a path ended with "/"
+        parent.set_children(names)
+    tree.approximate_data_size = sum(map(len, table)) + data_size
+    digest += _complete(tree, table, system, zxid)
+    return tree, pos, digest
+
+
+def _empty_tree() -> tuple[DataTree, dict[str, Znode], dict[str, Znode]]:
+    """A DataTree without any node, and the system nodes a fresh one would have."""
     tree = DataTree()
     system = dict(tree.nodes)
     tree.nodes.clear()
@@ -301,7 +560,29 @@ def build_tree(nodes: Iterator[RawNode], acls: dict[int, list[ACL]], zxid: int) 
     tree.containers.clear()
     tree.ttls.clear()
     tree.approximate_data_size = 0
-    table = tree.nodes
+    return tree, tree.nodes, system
+
+
+def _complete(tree: DataTree, table: dict[str, Znode], system: dict[str, Znode], zxid: int) -> int:
+    """Add the system nodes the snapshot lacks (old ZooKeeper versions had no
+    /zookeeper/config) and set the zxid; returns the digest of the nodes added."""
+    added = 0
+    for path in (ZOOKEEPER, QUOTA, CONFIG):
+        if path not in table:
+            node = system[path]
+            node.children.clear()
+            table[parent_of(path)].add_child(basename(path))
+            table[path] = node
+            tree.approximate_data_size += len(path) + (len(node.data) if node.data else 0)
+            added += node_digest(path, node)
+    tree.last_processed_zxid = zxid
+    return added
+
+
+def build_tree(nodes: Iterator[RawNode], acls: dict[int, list[ACL]], zxid: int) -> DataTree:
+    """A DataTree holding exactly the snapshot's nodes, registered as DataTree itself
+    registers created nodes (ephemerals, containers, TTLs, approximate data size)."""
+    tree, table, system = _empty_tree()
     for raw in nodes:
         if raw.path == "":
             path = "/"
@@ -337,13 +618,5 @@ def build_tree(nodes: Iterator[RawNode], acls: dict[int, list[ACL]], zxid: int) 
         tree.approximate_data_size += len(path) + (len(raw.data) if raw.data else 0)
     if "/" not in table:
         raise FormatError("no root node")
-    # Snapshots of old ZooKeeper versions lack /zookeeper/config; keep the tree complete.
-    for path in (ZOOKEEPER, QUOTA, CONFIG):
-        if path not in table:
-            node = system[path]
-            node.children.clear()
-            table[parent_of(path)].add_child(basename(path))
-            table[path] = node
-            tree.approximate_data_size += len(path) + (len(node.data) if node.data else 0)
-    tree.last_processed_zxid = zxid
+    _complete(tree, table, system, zxid)
     return tree

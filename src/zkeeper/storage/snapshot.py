@@ -14,7 +14,7 @@ from .digest import ZxidDigest
 from .errors import CorruptSnapshotError, SnapshotWriteError
 from .files import fsync_dir, fsync_file, version_dir
 from .format import SNAP_PREFIX, FormatError, snapshot_name, zxid_from_name
-from .snapformat import SnapshotDecoder, build_tree, encode_snapshot
+from .snapformat import SnapshotDecoder, decode_tree, encode_snapshot
 
 log = logging.getLogger("zkeeper.storage.snapshot")
 
@@ -27,6 +27,9 @@ class LoadedSnapshot(NamedTuple):
     sessions: dict[int, int]  # session id -> timeout (ms)
     zxid: int  # from the file name, as ZooKeeper takes it
     digest: ZxidDigest | None  # the trailer digest, if the writer stored one
+    # The digest of `tree` as loaded (unwrapped sum, see digest.py), when the loader
+    # computed it on the way; None: compute it from the tree if needed.
+    tree_digest: int | None = None
 
 
 def write_snapshot(tree: DataTree, sessions: dict[int, int], zxid: int, data_dir: str | os.PathLike[str], *,
@@ -101,8 +104,8 @@ def _decode(path: Path, buf: Any, zxid: int) -> LoadedSnapshot:
         d.header()
         sessions = d.sessions()
         acls = d.acls()
-        tree = build_tree(d.nodes(), acls, zxid)
+        tree, tree_digest = decode_tree(d, acls, zxid)
         digest = d.trailer()
     except FormatError as e:
         raise CorruptSnapshotError(path, str(e)) from None
-    return LoadedSnapshot(tree, sessions, zxid, digest)
+    return LoadedSnapshot(tree, sessions, zxid, digest, tree_digest)

@@ -23,6 +23,7 @@ class _EncodedOrder(list):  # type: ignore[type-arg]
 
 # Shared by every childless znode; only add_child replaces it, nothing writes into it.
 _NO_CHILDREN: dict[str, None] = {}
+_new = object.__new__
 
 
 class Znode:
@@ -56,6 +57,14 @@ class Znode:
         self.children[name] = None
         self.child_capacity = grown_capacity(self.child_capacity or 8, len(self.children))
         self._order = None
+
+    def set_children(self, names: dict[str, None]) -> None:
+        """Make `names` (kept, not copied) the children of this childless znode: the state
+        that add_child for each name in the dict's order would leave."""
+        if names:
+            self.children = names
+            self.child_capacity = grown_capacity(8, len(names))
+            self._order = None
 
     def remove_child(self, name: str) -> None:
         self.children.pop(name, None)
@@ -93,3 +102,26 @@ class Znode:
             self.czxid, self.mzxid, self.ctime, self.mtime, self.version, self.cversion * 2 - n,
             self.aversion, owner, len(self.data) if self.data else 0, n, self.pzxid,
         )
+
+
+def restored_znode(data: bytes | None, acl: list[ACL], czxid: int, mzxid: int, ctime: int, mtime: int,
+                   version: int, cversion: int, aversion: int, ephemeral_owner: int, pzxid: int) -> Znode:
+    """A childless znode with every persisted field given (a snapshot's DataNode), each set
+    once rather than defaulted by __init__ and then overwritten: loading a snapshot makes
+    millions of these. The caller links children (`set_children` or `add_child`)."""
+    node = _new(Znode)
+    node.data = data
+    node.acl = acl
+    node.children = _NO_CHILDREN
+    node.child_capacity = 0
+    node._order = None
+    node.czxid = czxid
+    node.mzxid = mzxid
+    node.ctime = ctime
+    node.mtime = mtime
+    node.version = version
+    node.cversion = cversion
+    node.aversion = aversion
+    node.ephemeral_owner = ephemeral_owner
+    node.pzxid = pzxid
+    return node
