@@ -31,7 +31,7 @@ from .admin import admin_server
 from .config import PROMETHEUS_PROVIDER, ServerConfig
 from .connection import ClientConnection
 from .fourlw import run_four_letter_word
-from .host import REAL_HOST, Host
+from .host import REAL_HOST, Clock, Host
 from .http import HttpServer
 from .persistence import DurableLog, recover_state
 from .metrics import metrics_server
@@ -49,11 +49,7 @@ def _wall_ms() -> int:
 
 
 def _mono_ms() -> int:
-    # The loop's clock: monotonic in a real server, virtual in the simulator.
-    try:
-        return int(asyncio.get_running_loop().time() * 1000)
-    except RuntimeError:
-        return int(time.monotonic() * 1000)
+    return int(Clock.now() * 1000)  # monotonic; virtual in the simulator
 
 
 class ZooKeeperServer:

@@ -30,6 +30,7 @@ from ..jute.schema import encode
 from ..proto.server import Request as RequestEvent
 from ..server.config import ServerConfig, load_config
 from ..server.connection import ClientConnection
+from ..server.host import Clock
 from ..server.persistence import recover_state
 from ..server.quorum_peer import QuorumPeer
 from ..tree.acl import OPEN_ACL_UNSAFE
@@ -381,10 +382,12 @@ def run_ensemble(cfg: EnsembleSimConfig, workdir: Path) -> EnsembleReport:
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     loop = VirtualLoop()
+    real_clock = Clock.use(loop.time)
     try:
         return loop.run_until_complete(EnsembleRun(cfg, workdir).main())
     finally:
         close_loop(loop)
+        Clock.use(real_clock)
 
 
 def close_loop(loop: VirtualLoop) -> None:
