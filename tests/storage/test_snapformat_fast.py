@@ -102,7 +102,27 @@ WELL_FORMED = [
 ]
 
 
-@pytest.mark.parametrize("section", WELL_FORMED)
+def _siblings(parent: bytes, first: int, count: int, data: bytes | None = b"0123456789", step: int = 1) -> list[bytes]:
+    """Children of one shape (equal name and data lengths): what the batched reader takes."""
+    return [_node(b"%s/%05d" % (parent, i), data, acl=(-1, 1, 2)[i % 3] if i % 7 == 0 else -1,
+                  owner=0x77 if i % 50 == 3 else 0, zxid=100 + i) for i in range(first, first + count * step, step)]
+
+
+# Runs of siblings: long ones, ones broken by another shape, by null data, by a node of
+# the same shape under another parent, under the root and under /zookeeper/ (no digest).
+RUNS = [
+    _section(ROOT, _node(b"/aa"), *_siblings(b"/aa", 0, 700), _node(b"/bb"), *_siblings(b"/bb", 0, 40, b""),
+             *_siblings(b"/bb", 40, 5, b"x" * 7)),
+    _section(ROOT, _node(b"/aa"), *_siblings(b"/aa", 0, 20), _node(b"/aa/00019/x"), *_siblings(b"/aa", 20, 20, step=3)),
+    _section(ROOT, _node(b"/aa"), *_siblings(b"/aa", 0, 30), _node(b"/aa/00030", None), *_siblings(b"/aa", 31, 9)),
+    _section(ROOT, _node(b"/aa"), _node(b"/bb"), *_siblings(b"/aa", 0, 10), _node(b"/bb/0000"),
+             *_siblings(b"/aa", 10, 10)),
+    _section(ROOT, *[_node(b"/%05d" % i) for i in range(50)]),
+    _section(ROOT, _node(b"/zookeeper"), *_siblings(b"/zookeeper", 0, 100)),
+]
+
+
+@pytest.mark.parametrize("section", WELL_FORMED + RUNS, ids=range(len(WELL_FORMED + RUNS)))
 def test_fast_reader_builds_the_same_tree(section: bytes) -> None:
     fast, checked = _same(section)
     assert fast[3] is not None, "the fast reader gave up on well-formed input"
@@ -129,10 +149,19 @@ DAMAGED = [
     _section(ROOT, _node(b"/a", data_len=-2)),  # negative length
     _section(ROOT, _node(b"/a", data_len=1 << 30)),  # length past the end
     _section(ROOT, _node(b"/a"), end=False)[:-8],  # no end marker
+    # Inside runs of siblings: a duplicate, a trailing "/", a doubled "/", an unknown
+    # ACL, bad UTF-8, a missing parent, a bad length.
+    _section(ROOT, _node(b"/aa"), *_siblings(b"/aa", 0, 30), *_siblings(b"/aa", 0, 30)),
+    _section(ROOT, _node(b"/aa"), *_siblings(b"/aa", 0, 30), _node(b"/aa/0004/"), *_siblings(b"/aa", 31, 9)),
+    _section(ROOT, _node(b"/aa"), *_siblings(b"/aa", 0, 30), _node(b"/aa//0004"), *_siblings(b"/aa", 31, 9)),
+    _section(ROOT, _node(b"/aa"), *_siblings(b"/aa", 0, 30), _node(b"/aa/00030", acl=9), *_siblings(b"/aa", 31, 9)),
+    _section(ROOT, _node(b"/aa"), *_siblings(b"/aa", 0, 30), _node(b"/aa/0003\xff"), *_siblings(b"/aa", 31, 9)),
+    _section(ROOT, _node(b"/aa"), *_siblings(b"/aa", 0, 30), _node(b"/ab/00030"), *_siblings(b"/aa", 31, 9)),
+    _section(ROOT, _node(b"/aa"), *_siblings(b"/aa", 0, 30), _node(b"/aa/00030", data_len=-5)),
 ]
 
 
-@pytest.mark.parametrize("section", DAMAGED)
+@pytest.mark.parametrize("section", DAMAGED, ids=range(len(DAMAGED)))
 def test_fast_reader_fails_as_the_checked_one(section: bytes) -> None:
     fast, _ = _same(section)
     assert fast[0] == "error"
@@ -150,6 +179,17 @@ def test_fast_reader_on_every_truncation_and_flipped_byte() -> None:
         flips.append(bytes(bad))
     for section in cuts + flips:
         _same(section)
+
+
+def test_fast_reader_on_damaged_runs() -> None:
+    good = RUNS[0]
+    rng = random.Random(11)
+    for _ in range(200):
+        bad = bytearray(good)
+        bad[rng.randrange(len(bad))] ^= 1 << rng.randrange(8)
+        _same(bytes(bad))
+    for n in range(0, len(good), 997):
+        _same(good[:n])
 
 
 def test_gc_state_is_restored() -> None:
