@@ -10,9 +10,9 @@ NEWLEADER: log what the sync gave, write `currentEpoch`, ack. UPTODATE: serve cl
 FollowerServer then answers reads from its own tree and forwards writes, sync and
 session create/close to the leader in REQUEST packets. Proposals are logged and acked
 once fsynced; a COMMIT applies the txn, and if one of our clients sent it, answers it.
-Local requests are answered strictly in arrival order: a read waits behind its
-connection's earlier writes (here: behind any earlier forwarded request), so a client
-always sees its own writes.
+A session's requests are answered in its own order: a read waits only behind that
+session's writes and syncs still at the leader (CommitProcessor's rule), so a client
+always sees its own writes and one client's write does not hold up another's reads.
 """
 
 from __future__ import annotations
@@ -218,8 +218,12 @@ class FollowerServer(ZooKeeperServer):
         self.unacked: deque[int] = deque()
         self.touched: dict[int, int] = {}
         self.revalidating: dict[int, tuple[ClientConnection, int]] = {}
-        # Local requests in arrival order; True marks those waiting on the leader.
-        self._local: deque[tuple[Prepared, float, bool]] = deque()
+        # Per session, its requests not yet answered, in arrival order (True: waiting on
+        # the leader). A request waits only behind its own session's forwarded writes and
+        # syncs, as CommitProcessor orders them: one client's write in flight does not
+        # hold up other clients' reads.
+        self._waiting: dict[int, deque[tuple[Prepared, float, bool]]] = {}
+        self._syncs: deque[int] = deque()  # sessions of forwarded syncs: SYNCs come back in order
         self._frame = b""
 
     def role_metrics(self) -> list[tuple[str, object]]:
@@ -241,18 +245,31 @@ class FollowerServer(ZooKeeperServer):
                 body = self._frame[_HEADER:]
             self.learner.send(packet(PacketType.REQUEST, -1, request_data(req.session_id, req.cxid, req.type, body),
                                      req.auth))
-        self._local.append((Prepared(req), loop_s(), forward))
-        self._drain()
+            if req.type == OpCode.SYNC:
+                self._syncs.append(req.session_id)
+        queue = self._waiting.get(req.session_id)
+        if queue is None:
+            if not forward:
+                self._finish_safely(Prepared(req), loop_s())
+                return
+            queue = self._waiting[req.session_id] = deque()
+        queue.append((Prepared(req), loop_s(), forward))
 
     def resume_session(self, conn: ClientConnection, sid: int, timeout: int) -> None:
         """The leader owns sessions: ask it whether this one is still live (REVALIDATE)."""
         self.revalidating[sid] = (conn, timeout)
         self.learner.send(packet(PacketType.REVALIDATE, -1, revalidate_request_data(sid, timeout)))
 
-    def _drain(self) -> None:
-        while self._local and not self._local[0][2]:
-            p, started, _ = self._local.popleft()
+    def _drain(self, session_id: int) -> None:
+        """Answer the session's reads that were waiting behind what just completed."""
+        queue = self._waiting.get(session_id)
+        if queue is None:
+            return
+        while queue and not queue[0][2]:
+            p, started, _ = queue.popleft()
             self._finish_safely(p, started)
+        if not queue:
+            del self._waiting[session_id]
 
     # ---- from the leader --------------------------------------------------------------
 
@@ -286,11 +303,12 @@ class FollowerServer(ZooKeeperServer):
     def _committed(self, hdr: TxnHeader, txn: Any) -> None:
         started = loop_s()
         mine: Prepared | None = None
-        if self._local:
-            p, started, forwarded = self._local[0]
+        queue = self._waiting.get(hdr.clientId)
+        if queue:
+            p, started, forwarded = queue[0]
             req = p.request
-            if forwarded and req.type != OpCode.SYNC and req.session_id == hdr.clientId and req.cxid == hdr.cxid:
-                self._local.popleft()
+            if forwarded and req.type != OpCode.SYNC and req.cxid == hdr.cxid:
+                queue.popleft()
                 p.hdr, p.txn = hdr, txn
                 mine = p
         if mine is None:
@@ -298,15 +316,17 @@ class FollowerServer(ZooKeeperServer):
             started = loop_s()
         self._finish_safely(mine, started)
         self.durable.applied(1, self._take_snapshot)
-        self._drain()
+        self._drain(hdr.clientId)
 
     def _sync_done(self) -> None:
-        if not self._local or self._local[0][0].request.type != OpCode.SYNC:
+        session_id = self._syncs.popleft() if self._syncs else None
+        queue = self._waiting.get(session_id) if session_id is not None else None
+        if not queue or queue[0][0].request.type != OpCode.SYNC:
             log.warning("SYNC from the leader with no sync waiting")
             return
-        p, started, _ = self._local.popleft()
+        p, started, _ = queue.popleft()
         self._finish_safely(p, started)
-        self._drain()
+        self._drain(p.request.session_id)
 
     def _revalidated(self, sid: int, valid: bool) -> None:
         entry = self.revalidating.pop(sid, None)

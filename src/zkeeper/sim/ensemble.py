@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..jute import ConnectRequest, ConnectResponse, CreateRequest, ReplyHeader, RequestHeader
+from ..jute import ConnectRequest, ConnectResponse, CreateRequest, ExistsRequest, ReplyHeader, RequestHeader
 from ..jute.schema import encode
 from ..proto.server import Request as RequestEvent
 from ..server.config import ServerConfig, load_config
@@ -153,12 +153,17 @@ class SimClient(ClientConnection):
         self.server.connection_closed(self)
 
     async def create(self, path: str, mode: CreateMode, timeout: float) -> ReplyHeader:
+        return await self._call(OpCode.CREATE, CreateRequest(path, b"x", OPEN_ACL_UNSAFE, int(mode)), timeout)
+
+    async def exists(self, path: str, timeout: float) -> ReplyHeader:
+        return await self._call(OpCode.EXISTS, ExistsRequest(path, False), timeout)
+
+    async def _call(self, op: int, record: Any, timeout: float) -> ReplyHeader:
         self.xid += 1
-        record = CreateRequest(path, b"x", OPEN_ACL_UNSAFE, int(mode))
-        frame = encode(RequestHeader(self.xid, OpCode.CREATE)) + encode(record)
+        frame = encode(RequestHeader(self.xid, op)) + encode(record)
         fut: asyncio.Future[ReplyHeader] = asyncio.get_running_loop().create_future()
         self.pending[self.xid] = fut
-        self.server.handle_request(self, RequestEvent(self.xid, OpCode.CREATE, record, True, frame))
+        self.server.handle_request(self, RequestEvent(self.xid, op, record, True, frame))
         return await asyncio.wait_for(fut, timeout)
 
 
@@ -234,10 +239,15 @@ class EnsembleRun:
             count += 1
             mode = CreateMode.EPHEMERAL if count % 5 == 0 else CreateMode.PERSISTENT
             path = f"/c{n}-{count}"
+            # The read goes out right behind the write, pipelined as clients do: the
+            # member must answer it after the create, never before.
+            create = asyncio.ensure_future(session.create(path, mode, 2.0))
+            read = asyncio.ensure_future(session.exists(path, 4.0))
             try:
-                reply = await session.create(path, mode, 2.0)
+                reply = await create
             except (ConnectionError, asyncio.TimeoutError):
                 self.report.failed_writes += 1
+                read.cancel()
                 session.close()
                 session = None
                 continue
@@ -247,8 +257,20 @@ class EnsembleRun:
                 last_zxid = reply.zxid
                 self.acked.append((n, path, reply.zxid))
                 self.report.acked += 1
+                # Read your own write, on the member that answered it (a follower's read
+                # must wait for this session's commit, not for anyone else's).
+                try:
+                    seen = await read
+                except (ConnectionError, asyncio.TimeoutError):
+                    session.close()
+                    session = None
+                    continue
+                if seen.err != 0:
+                    self.fail(f"client {n}: {path} acked at 0x{reply.zxid:x} but not there for its own read "
+                              f"(error {seen.err})")
             else:
                 self.report.failed_writes += 1
+                await asyncio.gather(read, return_exceptions=True)
 
     # ---- faults -----------------------------------------------------------------------
 
