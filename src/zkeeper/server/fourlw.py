@@ -86,7 +86,7 @@ def ruok(server: ZooKeeperServer) -> str:
 
 
 def isro(server: ZooKeeperServer) -> str:
-    return "rw"
+    return "ro" if server.read_only else "rw"
 
 
 def mntr_values(server: ZooKeeperServer) -> list[tuple[str, object]]:

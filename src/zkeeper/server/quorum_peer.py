@@ -30,12 +30,14 @@ from .http import HttpServer
 from .learner import Learner
 from .metrics import metrics_server
 from .persistence import recover_state
+from .readonly import ReadOnlyServer
 from .standalone import ZooKeeperServer
 from .stats import ServerStats
 
 log = logging.getLogger("zkeeper.server.quorum")
 
 NOT_SERVING = "This ZooKeeper instance is not currently serving requests\n"
+READ_ONLY_DELAY_MS = 2000  # QuorumPeer starts its ReadOnlyZooKeeperServer after this (or a tick)
 
 
 class NotServing:
@@ -148,7 +150,14 @@ class QuorumPeer:
                 write_epoch(self.config.data_dir, ACCEPTED_EPOCH, accepted)
             self.mode = "looking"
             started = loop_s()
-            outcome = await self.election.look(last_zxid, current)
+            read_only = (asyncio.create_task(self._read_only_later(state))
+                         if self.config.readonly_mode_enabled else None)
+            try:
+                outcome = await self.election.look(last_zxid, current)
+            finally:
+                if read_only is not None:
+                    read_only.cancel()
+                await self._stop_read_only()
             self.last_election_ms = (loop_s() - started) * 1000
             log.info("Election took %.0f ms: %s, leader %d", self.last_election_ms, outcome.state.name, outcome.leader)
             role: Leader | Learner
@@ -170,6 +179,20 @@ class QuorumPeer:
                 self.serving = None
                 self._role = None
                 await role.shutdown()
+
+    async def _read_only_later(self, state: tuple[Any, dict[int, int], int]) -> None:
+        """ZooKeeper's read-only manager: after max(2 s, a tick) without a quorum, serve
+        the data we have to clients that asked for read-only mode."""
+        await asyncio.sleep(max(READ_ONLY_DELAY_MS, self.config.tick_time) / 1000)
+        server = ReadOnlyServer(self, state)
+        server.start_serving()
+        self.now_serving(server)
+
+    async def _stop_read_only(self) -> None:
+        server = self.serving
+        if isinstance(server, ReadOnlyServer):
+            self.serving = None
+            await server.stop()
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -82,6 +82,7 @@ class ZooKeeperServer:
         self._tasks: list[asyncio.Task[None]] = []
         self.started_at = time.time()
         self.mode = "standalone"
+        self.read_only = False  # a ReadOnlyServer's sessions say so in their ConnectResponse
         self.trace_mask = 306  # ZooTrace's default mask, reported by gtmk
         self.admin: HttpServer | None = None
         self.metrics: HttpServer | None = None
@@ -223,7 +224,7 @@ class ZooKeeperServer:
         flag = getattr(conn, "wants_read_only_flag", True)
         if valid:
             sid = conn.session_id
-            resp = ConnectResponse(0, conn.session_timeout, sid, session_password(sid), False, flag)
+            resp = ConnectResponse(0, conn.session_timeout, sid, session_password(sid), self.read_only, flag)
             log.info("Established session 0x%x with negotiated timeout %d for client %s",
                      sid, conn.session_timeout, conn.peer[0])
             conn.session_established(resp)
