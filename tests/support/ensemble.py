@@ -148,6 +148,8 @@ class Ensemble:
     jvm_flags: tuple[str, ...] = TEST_JVM_FLAGS
     # members started and not deliberately killed since: one of them exiting is an error
     wanted: set[int] = field(default_factory=set)
+    # members that run the other implementation (a mixed ensemble): sid -> impl
+    mixed: dict[int, str] = field(default_factory=dict)
 
     # ---- set-up ---------------------------------------------------------------------
 
@@ -203,7 +205,6 @@ class Ensemble:
 
     def start(self, sids: Iterable[int] | None = None) -> None:
         """Launch the given members (default: all) that are not running; does not wait."""
-        env = member_env(self.impl)
         for sid in self._sids(sids):
             m = self.members[sid]
             self.wanted.add(sid)
@@ -211,7 +212,9 @@ class Ensemble:
                 continue
             m.starts += 1
             m.log_path = m.directory / ("server.log" if m.starts == 1 else f"server.{m.starts}.log")
-            cmd = member_command(self.impl, m.config_path, self.jvm_flags)
+            impl = self.mixed.get(sid, self.impl)
+            env = member_env(impl)
+            cmd = member_command(impl, m.config_path, self.jvm_flags)
             with m.log_path.open("wb") as log:
                 m.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=m.directory, env=env)
 
