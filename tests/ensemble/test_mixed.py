@@ -58,11 +58,25 @@ def _check_replication(ens: Ensemble, prefix: str) -> None:
             c.close()
 
 
+def _wiped_member_catches_up(ens: Ensemble, sid: int, prefix: str) -> None:
+    """Restart `sid` with no data: the leader of the other kind sends it everything (a SNAP)."""
+    ens.kill(sid)
+    ens.restart(sid, wipe=True)
+    ens.wait_serving(timeout=60)
+    c = _client(ens, sid)
+    try:
+        assert sum(1 for n in c.get_children("/") if n.startswith(prefix)) == 30
+    finally:
+        c.stop()
+        c.close()
+
+
 def test_zookeeper_follows_a_zkeeper_leader(tmp_path: Path) -> None:
     ens = _start_mixed(tmp_path / "e", {1})  # with equal data the highest id leads: zkeeper's 3
     try:
         assert ens.mode(3) == "leader" and ens.mode(1) == "follower"
         _check_replication(ens, "a")
+        _wiped_member_catches_up(ens, 1, "a")
     finally:
         ens.stop()
 
@@ -78,5 +92,6 @@ def test_zkeeper_follows_a_zookeeper_leader_after_failover(tmp_path: Path) -> No
             ens.wait_serving(timeout=60)
         assert ens.mode(3) == "leader"
         _check_replication(ens, "b")
+        _wiped_member_catches_up(ens, 1, "b")
     finally:
         ens.stop()
