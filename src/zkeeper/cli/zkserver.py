@@ -37,12 +37,27 @@ def resolve_config(path: str | None) -> ServerConfig:
     return default_config(os.getcwd())
 
 
+class _MyId(logging.Filter):
+    """ZooKeeper's `[myid:N]` log prefix: empty until a replicated config names this server."""
+
+    myid = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.myid = self.myid
+        return True
+
+
+MYID = _MyId()
+
+
 def setup_logging(level: str = "INFO") -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s [myid:] - %(levelname)-5s [%(name)s] - %(message)s",
+        format="%(asctime)s [myid:%(myid)s] - %(levelname)-5s [%(name)s] - %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(MYID)
 
 
 async def serve(config: ServerConfig) -> None:
@@ -50,7 +65,11 @@ async def serve(config: ServerConfig) -> None:
     from ..server.standalone import ZooKeeperServer
 
     server: ZooKeeperServer | QuorumPeer
-    server = QuorumPeer(config) if config.is_replicated else ZooKeeperServer(config)
+    if config.is_replicated:
+        MYID.myid = str(config.myid)
+        server = QuorumPeer(config)
+    else:
+        server = ZooKeeperServer(config)
     # This process is the server: the recovered tree is long-lived and cycle-free, so
     # keep the cyclic GC off it and collect the requests' young objects less often.
     gc.freeze()
