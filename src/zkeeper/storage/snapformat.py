@@ -24,6 +24,7 @@ children with a bulk String.hashCode.
 
 from __future__ import annotations
 
+import functools
 import gc
 import operator
 import struct
@@ -583,9 +584,7 @@ def _decode_run(buf: Any, start: int, plen: int, dlen: int, prefix: str, exclude
     C-level maps. Returns how many were read (0 or more; the caller goes on after them)
     and their digest. Sibling znodes of one shape are common (sequential names, equal
     data) and this halves their cost."""
-    fmt = _RUN_STRUCTS.get((plen, dlen))
-    if fmt is None:
-        fmt = _RUN_STRUCTS[(plen, dlen)] = struct.Struct(f">I{plen}si{dlen}sqqqqqiiiqq")
+    fmt = _run_struct(plen, dlen)
     size = fmt.size
     cut = len(prefix)
     total = 0
@@ -633,7 +632,10 @@ def _decode_run(buf: Any, start: int, plen: int, dlen: int, prefix: str, exclude
     return total, digest
 
 
-_RUN_STRUCTS: dict[tuple[int, int], struct.Struct] = {}
+@functools.lru_cache(maxsize=256)
+def _run_struct(plen: int, dlen: int) -> struct.Struct:
+    """One whole node record (path length, path, data length, data, DataNode tail)."""
+    return struct.Struct(f">I{plen}si{dlen}sqqqqqiiiqq")
 
 
 def _empty_tree() -> tuple[DataTree, dict[str, Znode], dict[str, Znode]]:
