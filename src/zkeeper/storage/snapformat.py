@@ -63,6 +63,7 @@ _CHUNK = 1 << 16
 _NULL = _INT.pack(-1)
 _EMPTY = _INT.pack(0)
 _GET_ACL = operator.attrgetter("acl")
+_NO_ENTRY: tuple[str, Any] = ("", None)  # past the end of the node table (never a path here)
 _mul = operator.mul
 
 
@@ -236,13 +237,24 @@ def _encode_nodes(tree: DataTree, acl_of_list: dict[int, int], w: _CheckedOut) -
     crc32 = zlib.crc32
     order = _java_order
     total = 0
+    # A node table often holds the nodes in just this order (a tree loaded from a
+    # snapshot and not changed since): then the nodes come from walking the table, not
+    # from looking each path up (hashing a new string, probing a big table), until the
+    # first one out of order.
+    in_order: Iterator[tuple[str, Znode]] | None = iter(nodes.items())
     # (prefix of the children's paths, their names in order, digest leaves them out)
     stack: list[tuple[str, Iterator[str], bool]] = [("", iter(("/",)), False)]
     while stack:
         prefix, names, excluded = stack[-1]
         for name in names:
             path = prefix + name
-            node = nodes[path]
+            if in_order is not None:
+                key, node = next(in_order, _NO_ENTRY)
+                if key != path:
+                    in_order = None
+                    node = nodes[path]
+            else:
+                node = nodes[path]
             pb = b"" if node is root else path.encode()  # ZooKeeper keys the root ""
             data = node.data
             czxid = node.czxid
