@@ -25,7 +25,7 @@ import struct
 from ..tree.datatree import DataTree
 from .errors import CorruptSnapshotError
 from .format import FileHeader, FormatError
-from .snapformat import SnapshotDecoder, build_tree, encode_snapshot
+from .snapformat import SnapshotDecoder, decode_tree, encode_snapshot
 
 SIGNATURE = "BenWasHere"
 _SIGNATURE_BYTES = len(SIGNATURE).to_bytes(4, "big") + SIGNATURE.encode("ascii")
@@ -61,7 +61,7 @@ def decode_snapshot_stream(data: bytes, zxid: int = 0) -> tuple[DataTree, dict[i
     try:
         sessions = d.sessions()
         acls = d.acls()
-        tree = build_tree(d.nodes(), acls, zxid)
+        tree, _digest = decode_tree(d, acls, zxid)  # the fast reader; falls back to the checked one
     except FormatError as e:
         raise CorruptSnapshotError(None, f"snapshot stream: {e}") from None
     rest = bytes(data[d.pos:])
