@@ -38,6 +38,11 @@ def recover_state(config: ServerConfig) -> tuple[DataTree, dict[int, int], int]:
     return rec.tree, rec.sessions, rec.last_zxid
 
 
+# Below this many znodes the start-up snapshot is written before serving, as ZooKeeper
+# does (a few hundred ms at most); above it, in a forked child.
+FORK_STARTUP_SNAPSHOT_NODES = 200_000
+
+
 class DurableLog:
     """Group commit over a TxnLogWriter; `on_synced(zxid)` runs in the loop after each batch,
     `on_failed(zxid, error)` when a batch could not be made durable (nothing past `zxid` is)."""
@@ -180,8 +185,19 @@ class DurableLog:
         self.last_snapshot = (zxid, int(time.time() * 1000))
 
     def startup_snapshot(self, tree: DataTree, sessions: dict[int, int], zxid: int) -> None:
-        """ZooKeeper snapshots right after loading, so the next log starts clean."""
-        self._snapshot_now(tree, sessions, zxid)
+        """ZooKeeper snapshots right after loading, so the next log starts clean. A big tree
+        is written by a forked child while the server already serves (1M znodes take
+        seconds); a crash before it finishes only means the next start replays the same logs."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            in_loop = False
+        else:
+            in_loop = True
+        if in_loop and len(tree.nodes) >= FORK_STARTUP_SNAPSHOT_NODES:
+            self.snapshot_in_child(tree, sessions, zxid)
+        else:
+            self._snapshot_now(tree, sessions, zxid)
 
     # ---- purge -----------------------------------------------------------------------
 
