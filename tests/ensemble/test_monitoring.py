@@ -8,7 +8,7 @@ from kazoo.exceptions import NotReadOnlyCallError
 from kazoo.handlers.threading import KazooTimeoutError
 
 from tests.ensemble.conftest import EnsembleFactory
-from tests.support.ensemble import TEST_JVM_FLAGS
+from tests.support.ensemble import TEST_JVM_FLAGS, Ensemble
 from tests.server.durability_helpers import wait_until
 from tests.support.servers import four_letter
 
@@ -33,14 +33,19 @@ def test_srvr_and_mntr_report_each_members_role(ensembles: EnsembleFactory) -> N
     assert (mntr["zk_synced_followers"], mntr["zk_synced_observers"]) == ("2", "1")
 
 
-def test_a_member_without_a_quorum_stops_serving(ensembles: EnsembleFactory) -> None:
-    ens = ensembles(3)
+def _leave_one_follower(ens: Ensemble) -> int:
+    """Kill every member but one follower; its client port."""
     leader = ens.leader()
     survivor = next(sid for sid in ens.members if sid != leader)
     for sid in ens.members:
         if sid != survivor:
             ens.kill(sid)
-    port = ens.members[survivor].client_port
+    return ens.members[survivor].client_port
+
+
+def test_a_member_without_a_quorum_stops_serving(ensembles: EnsembleFactory) -> None:
+    ens = ensembles(3)
+    port = _leave_one_follower(ens)
     wait_until("a lone member to stop serving", lambda: "not currently serving" in four_letter(port, "srvr"),
                timeout=30)
 
@@ -61,12 +66,7 @@ def test_a_member_without_a_quorum_serves_read_only_clients(impl: str, ensembles
     finally:
         writer.stop()
         writer.close()
-    leader = ens.leader()
-    survivor = next(sid for sid in ens.members if sid != leader)
-    for sid in ens.members:
-        if sid != survivor:
-            ens.kill(sid)
-    port = ens.members[survivor].client_port
+    port = _leave_one_follower(ens)
     wait_until("the lone member to go read-only", lambda: four_letter(port, "isro") == "ro", timeout=30)
     reader = KazooClient(hosts=f"127.0.0.1:{port}", timeout=10, read_only=True)
     reader.start(timeout=15)

@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from ..zab.election import Election, ElectionTiming, Outcome, Ready
 from ..zab.quorum import QuorumMaj, ServerLine, config_text
@@ -42,8 +41,9 @@ from ..zab.wire import (
     frame,
     split_frames,
 )
+from .host import REAL_HOST, Listener, Network, StreamHandler, clock_ms
 
-__all__ = ["ElectionService", "ElectionStopped", "monotonic_ms"]
+__all__ = ["ElectionService", "ElectionStopped", "Listener", "Network", "StreamHandler"]
 
 log = logging.getLogger("zkeeper.server.election")
 
@@ -52,36 +52,8 @@ HANDSHAKE_TIMEOUT = 5.0  # how long a caller may take to send its initial messag
 _READ_CHUNK = 65536
 
 
-def monotonic_ms() -> int:
-    return time.monotonic_ns() // 1_000_000
-
-
 class ElectionStopped(RuntimeError):
     """`look` was waiting when the service stopped."""
-
-
-StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None] | None]
-
-
-class Listener(Protocol):
-    def close(self) -> None: ...
-
-
-class Network(Protocol):
-    """Where the sockets come from (zkeeper.server.host.Host fits; the simulator passes a
-    virtual one). By default: TCP through asyncio."""
-
-    async def listen(self, host: str, port: int, handler: StreamHandler) -> Listener: ...
-
-    async def connect(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
-
-
-class _Tcp:
-    async def listen(self, host: str, port: int, handler: StreamHandler) -> Listener:
-        return await asyncio.start_server(handler, host, port)
-
-    async def connect(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_connection(host, port)
 
 
 @dataclass(eq=False)
@@ -98,14 +70,15 @@ class _Connection:
 class ElectionService:
     def __init__(self, my_id: int, servers: Mapping[int, ServerLine], *,
                  timing: ElectionTiming = ElectionTiming(),
-                 clock: Callable[[], int] = monotonic_ms, host: Network | None = None) -> None:
+                 clock: Callable[[], int] = clock_ms, host: Network = REAL_HOST) -> None:
+        """`host` supplies the sockets (TCP by default; the simulator passes a virtual one)."""
         if my_id not in servers:
             raise ValueError(f"server {my_id} has no server.{my_id} line")
         self.my_id = my_id
         self._servers = dict(servers)
         self._timing = timing
         self._clock = clock
-        self._network: Network = host if host is not None else _Tcp()
+        self._network = host
         self._quorum = QuorumMaj.from_servers(self._servers)
         self._config = config_text(self._servers).encode()
         self._election: Election | None = None  # made by the first `look`

@@ -21,11 +21,15 @@ class Listener(Protocol):
     def close(self) -> None: ...
 
 
-class Host(Protocol):
+class Network(Protocol):
+    """Where sockets come from (all the election service needs)."""
+
     async def listen(self, host: str, port: int, handler: StreamHandler) -> Listener: ...
 
     async def connect(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
 
+
+class Host(Network, Protocol):
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T: ...
 
 
@@ -59,10 +63,10 @@ class Clock:
         return previous
 
 
-def loop_ms() -> int:
+def clock_ms() -> int:
     """Milliseconds on the servers' monotonic clock (virtual in the simulator)."""
     return int(Clock.now() * 1000)
 
 
-def loop_s() -> float:
+def clock_s() -> float:
     return Clock.now()

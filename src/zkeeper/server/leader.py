@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +31,7 @@ from ..proto.requests import decode_request
 from ..storage.epochs import ACCEPTED_EPOCH, CURRENT_EPOCH, write_epoch
 from ..storage.transfer import encode_snapshot_stream
 from ..tree.datatree import DataTree
+from ..jute import TxnHeader
 from ..txn.request import Request
 from ..types import OpCode
 from ..zab.packets import (
@@ -46,9 +46,9 @@ from ..zab.packets import (
 )
 from ..zab.quorum import QuorumMaj, config_text
 from ..zab.zxid import epoch_of, make_zxid
-from .host import Host, Listener, loop_s
+from .host import Host, Listener, clock_ms, clock_s
 from .quorum_link import LinkClosed, QuorumLink, packet_name
-from .standalone import ZooKeeperServer, _mono_ms
+from .standalone import ZooKeeperServer
 
 log = logging.getLogger("zkeeper.server.leader")
 
@@ -112,19 +112,14 @@ class LeaderServer(ZooKeeperServer):
     def commit_point(self) -> int:
         return self.committed_zxid
 
-    def submit(self, req: Request) -> None:
-        prepared = self.prep.prepare(req, int(time.time() * 1000))
-        self.stats.outstanding += 1
-        self._queue.append((prepared, loop_s()))
-        hdr = prepared.hdr
-        if hdr is not None:
-            self.durable.append(hdr, prepared.txn)
-            p = Proposal(hdr.zxid, proposal_data(hdr, prepared.txn))
-            self.outstanding[hdr.zxid] = p
-            proposal = packet(PacketType.PROPOSAL, hdr.zxid, p.data)
-            self._note_proposal(len(proposal))
-            self.leader.send_to_followers(proposal)
-        self._commit()
+    def _log_txn(self, hdr: TxnHeader, txn: Any) -> None:
+        # Encoded once: the same bytes are logged here and proposed to the followers.
+        p = Proposal(hdr.zxid, proposal_data(hdr, txn))
+        self.durable.append(hdr, txn, p.data)
+        self.outstanding[hdr.zxid] = p
+        proposal = packet(PacketType.PROPOSAL, hdr.zxid, p.data)
+        self._note_proposal(len(proposal))
+        self.leader.send_to_followers(proposal)
 
     def _on_synced(self, zxid: int) -> None:
         for p in self.outstanding.values():
@@ -245,7 +240,7 @@ class Leader:
                 pass
             if self._failed is not None:
                 raise LeadershipLost(self._failed)
-            now = loop_s()
+            now = clock_s()
             alive = {self.my_id}
             for h in list(self.handlers):
                 if h.synced:
@@ -416,7 +411,7 @@ class LearnerHandler:
         self.sid = -1
         self.observer = False
         self.synced = False
-        self.last_heard = loop_s()
+        self.last_heard = clock_s()
 
     @property
     def name(self) -> str:
@@ -431,7 +426,7 @@ class LearnerHandler:
 
     async def _read(self, timeout: float) -> QuorumPacket:
         qp = await self.link.read(timeout)
-        self.last_heard = loop_s()
+        self.last_heard = clock_s()
         return qp
 
     async def run(self) -> None:
@@ -474,14 +469,14 @@ class LearnerHandler:
             if qp.zxid & 0xFFFFFFFF:  # counter 0: the ack of NEWLEADER/UPTODATE
                 server.ack(self.sid, qp.zxid)
         elif t == PacketType.PING:
-            now = _mono_ms()
+            now = clock_ms()
             for sid in read_session_list_data(qp.data):
                 server.sessions.touch(sid, now)
         elif t == PacketType.REQUEST:
             self._request(server, qp)
         elif t == PacketType.REVALIDATE:
             sid, timeout = read_revalidate_request(qp.data)
-            valid = server.sessions.touch(sid, _mono_ms())
+            valid = server.sessions.touch(sid, clock_ms())
             if valid:
                 server.sessions.sessions[sid].timeout = timeout
             self.send(packet(PacketType.REVALIDATE, qp.zxid, revalidate_reply_data(sid, valid)))
@@ -496,7 +491,7 @@ class LearnerHandler:
             return
         if fwd.type == OpCode.CREATE_SESSION:
             timeout = read_int_data(fwd.body)
-            server.sessions.add(fwd.session_id, timeout, _mono_ms())
+            server.sessions.add(fwd.session_id, timeout, clock_ms())
             record: Any = timeout
         elif fwd.type == OpCode.CLOSE_SESSION:
             record = None

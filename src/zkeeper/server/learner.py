@@ -29,6 +29,7 @@ from ..proto.server import Request as RequestEvent
 from ..storage import TxnLogWriter, write_snapshot
 from ..storage.epochs import ACCEPTED_EPOCH, CURRENT_EPOCH, write_epoch
 from ..storage.transfer import decode_snapshot_stream
+from ..storage.replay import track_session
 from ..storage.truncate import truncate_log
 from ..tree.datatree import DataTree
 from ..txn.request import Prepared, Request
@@ -44,9 +45,9 @@ from ..zab.packets import (
 )
 from ..zab.zxid import epoch_of, make_zxid
 from .connection import ClientConnection
-from .host import Host, loop_s
+from .host import Host, clock_s
 from .persistence import recover_state
-from .quorum_link import LinkClosed, QuorumLink, packet_name
+from .quorum_link import QuorumLink, packet_name
 from .standalone import ZooKeeperServer
 
 log = logging.getLogger("zkeeper.server.learner")
@@ -57,13 +58,6 @@ _HEADER = 8  # a request frame's RequestHeader (xid, type); the body follows
 
 class LearnerFailed(Exception):
     pass
-
-
-def _track_session(sessions: dict[int, int], hdr: TxnHeader, txn: Any) -> None:
-    if hdr.type == OpCode.CREATE_SESSION:
-        sessions[hdr.clientId] = txn.timeOut
-    elif hdr.type == OpCode.CLOSE_SESSION:
-        sessions.pop(hdr.clientId, None)
 
 
 class Learner:
@@ -126,12 +120,12 @@ class Learner:
 
     async def _connect(self) -> QuorumLink:
         spec = self.config.servers[self.leader_sid]
-        deadline = loop_s() + self.init_timeout
+        deadline = clock_s() + self.init_timeout
         while True:
             try:
                 return await QuorumLink.connect(self.host, spec.host, spec.quorum_port, max(self.init_timeout / 5, 0.5))
             except (OSError, asyncio.TimeoutError) as e:
-                if loop_s() > deadline:
+                if clock_s() > deadline:
                     raise LearnerFailed(f"could not connect to leader {self.leader_sid} at "
                                         f"{spec.host}:{spec.quorum_port}: {e}") from None
                 await asyncio.sleep(0.05)
@@ -169,7 +163,7 @@ class Learner:
                 if entry is None:
                     raise LearnerFailed(f"COMMIT of 0x{qp.zxid:x} without its proposal")
                 tree.apply(*entry)
-                _track_session(sessions, *entry)
+                track_session(sessions, *entry)
                 last = entry[0].zxid
                 diff.append(entry)
             elif t == PacketType.NEWLEADER:
@@ -227,7 +221,7 @@ class FollowerServer(ZooKeeperServer):
         self._frame = b""
 
     def role_metrics(self) -> list[tuple[str, object]]:
-        return [("zk_last_proposal_size", -1), ("zk_election_time", int(self.learner.peer.last_election_ms))]
+        return super().role_metrics() + [("zk_election_time", int(self.learner.peer.last_election_ms))]
 
     # ---- from clients -----------------------------------------------------------------
 
@@ -250,10 +244,10 @@ class FollowerServer(ZooKeeperServer):
         queue = self._waiting.get(req.session_id)
         if queue is None:
             if not forward:
-                self._finish_safely(Prepared(req), loop_s())
+                self._finish_safely(Prepared(req), clock_s())
                 return
             queue = self._waiting[req.session_id] = deque()
-        queue.append((Prepared(req), loop_s(), forward))
+        queue.append((Prepared(req), clock_s(), forward))
 
     def resume_session(self, conn: ClientConnection, sid: int, timeout: int) -> None:
         """The leader owns sessions: ask it whether this one is still live (REVALIDATE)."""
@@ -279,7 +273,7 @@ class FollowerServer(ZooKeeperServer):
             hdr, txn = read_proposal_data(qp.data)
             self.proposals[hdr.zxid] = (hdr, txn)
             self.unacked.append(hdr.zxid)
-            self.durable.append(hdr, txn)
+            self.durable.append(hdr, txn, qp.data)
         elif t == PacketType.COMMIT:
             entry = self.proposals.pop(qp.zxid, None)
             if entry is None:
@@ -288,7 +282,7 @@ class FollowerServer(ZooKeeperServer):
             self._committed(*entry)
         elif t == PacketType.INFORM:
             hdr, txn = read_proposal_data(qp.data)
-            self.durable.append(hdr, txn)
+            self.durable.append(hdr, txn, qp.data)
             self._committed(hdr, txn)
         elif t == PacketType.PING:
             self.learner.send(packet(PacketType.PING, qp.zxid, session_list_data(self.touched)))
@@ -301,7 +295,7 @@ class FollowerServer(ZooKeeperServer):
             log.warning("Unexpected %s from the leader", packet_name(t))
 
     def _committed(self, hdr: TxnHeader, txn: Any) -> None:
-        started = loop_s()
+        started = clock_s()
         mine: Prepared | None = None
         queue = self._waiting.get(hdr.clientId)
         if queue:
@@ -313,7 +307,7 @@ class FollowerServer(ZooKeeperServer):
                 mine = p
         if mine is None:
             mine = Prepared(Request(hdr.clientId, hdr.cxid, hdr.type, None), hdr, txn)
-            started = loop_s()
+            started = clock_s()
         self._finish_safely(mine, started)
         self.durable.applied(1, self._take_snapshot)
         self._drain(hdr.clientId)

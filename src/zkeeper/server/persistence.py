@@ -64,7 +64,7 @@ class DurableLog:
         self.appended_zxid = last_zxid
         # Txns waiting for the next batch. The loop never touches the writer: a batch
         # is encoded, written and fsynced on the worker thread while the loop serves.
-        self._pending: list[tuple[TxnHeader, Any]] = []
+        self._pending: list[tuple[TxnHeader, Any, bytes | None]] = []
         self._on_synced = on_synced
         self._on_failed = on_failed
         self._flushing = False
@@ -83,8 +83,9 @@ class DurableLog:
 
     # ---- the log ---------------------------------------------------------------------
 
-    def append(self, hdr: TxnHeader, txn: Any) -> None:
-        self._pending.append((hdr, txn))
+    def append(self, hdr: TxnHeader, txn: Any, entry: bytes | None = None) -> None:
+        """`entry`: the txn already encoded, when the caller has it (ZAB proposals)."""
+        self._pending.append((hdr, txn, entry))
         self.appended_zxid = hdr.zxid
         if not self._flushing:
             self._flushing = True
@@ -112,10 +113,10 @@ class DurableLog:
         finally:
             self._flushing = False
 
-    def _write_batch(self, batch: list[tuple[TxnHeader, Any]]) -> None:
+    def _write_batch(self, batch: list[tuple[TxnHeader, Any, bytes | None]]) -> None:
         """Worker thread: encode and append a batch, then one write + fsync for all of it."""
-        for hdr, txn in batch:
-            self.writer.append(hdr, txn)
+        for hdr, txn, entry in batch:
+            self.writer.append(hdr, txn, entry=entry)
         self.writer.flush_and_sync()
         if self._roll_requested:
             self._roll_requested = False

@@ -24,7 +24,7 @@ from ..zab.zxid import epoch_of
 from .config import OBSERVER, PROMETHEUS_PROVIDER, ServerConfig
 from .connection import ClientConnection
 from .election_service import ElectionService
-from .host import REAL_HOST, Host, loop_ms, loop_s
+from .host import REAL_HOST, Host, clock_ms, clock_s
 from .leader import Leader
 from .http import HttpServer
 from .learner import Learner
@@ -84,7 +84,7 @@ class QuorumPeer:
         self.stats = ServerStats()
         self.quorum = QuorumMaj.from_servers(config.servers)
         self.observer = config.servers[self.my_id].role == OBSERVER
-        self.election = ElectionService(self.my_id, config.servers, clock=loop_ms, host=host)
+        self.election = ElectionService(self.my_id, config.servers, clock=clock_ms, host=host)
         self.serving: ZooKeeperServer | None = None
         self.idle = NotServing(self)
         self.mode = "looking"
@@ -140,16 +140,10 @@ class QuorumPeer:
         while True:
             state = await self.host.blocking(recover_state, self.config)
             last_zxid = state[2]
-            current = read_epoch(self.config.data_dir, CURRENT_EPOCH)
-            if current is None:
-                current = epoch_of(last_zxid)
-                write_epoch(self.config.data_dir, CURRENT_EPOCH, current)
-            accepted = read_epoch(self.config.data_dir, ACCEPTED_EPOCH)
-            if accepted is None:
-                accepted = epoch_of(last_zxid)
-                write_epoch(self.config.data_dir, ACCEPTED_EPOCH, accepted)
+            current = self._epoch(CURRENT_EPOCH, last_zxid)
+            accepted = self._epoch(ACCEPTED_EPOCH, last_zxid)
             self.mode = "looking"
-            started = loop_s()
+            started = clock_s()
             read_only = (asyncio.create_task(self._read_only_later(state))
                          if self.config.readonly_mode_enabled else None)
             try:
@@ -158,7 +152,7 @@ class QuorumPeer:
                 if read_only is not None:
                     read_only.cancel()
                 await self._stop_read_only()
-            self.last_election_ms = (loop_s() - started) * 1000
+            self.last_election_ms = (clock_s() - started) * 1000
             log.info("Election took %.0f ms: %s, leader %d", self.last_election_ms, outcome.state.name, outcome.leader)
             role: Leader | Learner
             if outcome.state == ServerState.LEADING:
@@ -179,6 +173,14 @@ class QuorumPeer:
                 self.serving = None
                 self._role = None
                 await role.shutdown()
+
+    def _epoch(self, name: str, last_zxid: int) -> int:
+        """An epoch file's value; a missing one starts as the last zxid's epoch (loadDataBase)."""
+        value = read_epoch(self.config.data_dir, name)
+        if value is None:
+            value = epoch_of(last_zxid)
+            write_epoch(self.config.data_dir, name, value)
+        return value
 
     async def _read_only_later(self, state: tuple[Any, dict[int, int], int]) -> None:
         """ZooKeeper's read-only manager: after max(2 s, a tick) without a quorum, serve

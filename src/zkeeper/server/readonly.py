@@ -17,7 +17,7 @@ from ..jute import ConnectRequest, ReplyHeader
 from ..txn.request import Prepared, Request
 from ..types import OpCode
 from .connection import ClientConnection
-from .host import loop_s
+from .host import clock_s
 from .standalone import ZooKeeperServer
 
 log = logging.getLogger("zkeeper.server.readonly")
@@ -59,7 +59,7 @@ class ReadOnlyServer(ZooKeeperServer):
             if isinstance(conn, ClientConnection) and not conn.closed:
                 conn.send_reply(ReplyHeader(req.cxid, self.tree.last_processed_zxid, Code.NOTREADONLY))
             return
-        self._finish_safely(Prepared(req), loop_s())
+        self._finish_safely(Prepared(req), clock_s())
 
     def start_serving(self) -> None:
         self.start_background_tasks()

@@ -12,9 +12,10 @@ import asyncio
 import logging
 import time
 from collections import deque
+from typing import Any
 
 from ..errors import Code
-from ..jute import AuthPacket, ConnectRequest, ConnectResponse, Id, ReplyHeader
+from ..jute import AuthPacket, ConnectRequest, ConnectResponse, Id, ReplyHeader, TxnHeader
 from ..proto.server import Request as RequestEvent
 from ..proto.server import encode_connect_response
 from ..proto.requests import Malformed
@@ -31,7 +32,7 @@ from .admin import admin_server
 from .config import PROMETHEUS_PROVIDER, ServerConfig
 from .connection import ClientConnection
 from .fourlw import run_four_letter_word
-from .host import REAL_HOST, Clock, Host
+from .host import REAL_HOST, Host, clock_ms
 from .http import HttpServer
 from .persistence import DurableLog, recover_state
 from .metrics import metrics_server
@@ -48,10 +49,6 @@ def _wall_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _mono_ms() -> int:
-    return int(Clock.now() * 1000)  # monotonic; virtual in the simulator
-
-
 class ZooKeeperServer:
     def __init__(self, config: ServerConfig, state: tuple[DataTree, dict[int, int], int] | None = None, *,
                  server_id: int = STANDALONE_SERVER_ID, stats: ServerStats | None = None,
@@ -62,10 +59,10 @@ class ZooKeeperServer:
         self.stats = stats or ServerStats()
         self.tree, restored, last_zxid = state if state is not None else recover_state(config)
         self.server_id = server_id
-        self.sessions = SessionTracker(config.tick_time, server_id, _mono_ms(), id_clock_ms=_wall_ms())
+        self.sessions = SessionTracker(config.tick_time, server_id, clock_ms(), id_clock_ms=_wall_ms())
         for sid, timeout in restored.items():
             # Restored sessions get a full timeout to reconnect before they expire.
-            self.sessions.add(sid, timeout, _mono_ms())
+            self.sessions.add(sid, timeout, clock_ms())
         self.changes = OutstandingChanges(self.tree)
         self.prep = Prep(self.changes, self.sessions, last_zxid=last_zxid,
                          extended_types=config.extended_types_enabled, skip_acl=config.skip_acl)
@@ -193,7 +190,7 @@ class ZooKeeperServer:
         if req.sessionId == 0:
             sid = self.sessions.new_session_id()
             conn.session_id = sid
-            self.sessions.add(sid, timeout, _mono_ms())
+            self.sessions.add(sid, timeout, clock_ms())
             self._bind(conn, sid)
             self.submit(Request(sid, 0, OpCode.CREATE_SESSION, timeout, conn.auth, conn))
             return
@@ -209,7 +206,7 @@ class ZooKeeperServer:
 
     def resume_session(self, conn: ClientConnection, sid: int, timeout: int) -> None:
         """A client reconnecting to a session (password already checked): is it still live?"""
-        if not self.sessions.touch(sid, _mono_ms()):
+        if not self.sessions.touch(sid, clock_ms()):
             self._finish_session(conn, valid=False)
             return
         self.sessions.sessions[sid].timeout = timeout
@@ -237,7 +234,7 @@ class ZooKeeperServer:
 
     def handle_request(self, conn: ClientConnection, ev: RequestEvent) -> None:
         self.stats.packets_received += 1
-        self.sessions.touch(conn.session_id, _mono_ms())
+        self.sessions.touch(conn.session_id, clock_ms())
         if not ev.known:
             log.warning("Received packet at server of unknown type %d", ev.type)
             # ZooKeeper answers with the request's unset zxid, -1.
@@ -282,8 +279,12 @@ class ZooKeeperServer:
         self.stats.outstanding += 1
         self._queue.append((prepared, time.monotonic()))
         if prepared.hdr is not None:
-            self.durable.append(prepared.hdr, prepared.txn)
+            self._log_txn(prepared.hdr, prepared.txn)
         self._commit()
+
+    def _log_txn(self, hdr: TxnHeader, txn: Any) -> None:
+        """A prepared write goes to the log (a leader also proposes it to its followers)."""
+        self.durable.append(hdr, txn)
 
     def _on_synced(self, zxid: int) -> None:
         self._commit()
@@ -381,9 +382,9 @@ class ZooKeeperServer:
 
     async def _expire_sessions(self) -> None:
         while True:
-            delay = (self.sessions.next_expiry_ms() - _mono_ms()) / 1000
+            delay = (self.sessions.next_expiry_ms() - clock_ms()) / 1000
             await asyncio.sleep(max(delay, 0.001))
-            for s in self.sessions.expire(_mono_ms()):
+            for s in self.sessions.expire(clock_ms()):
                 log.info("Expiring session 0x%x, timeout of %dms exceeded", s.id, s.timeout)
                 self.submit(Request(s.id, 0, OpCode.CLOSE_SESSION, None))
 

@@ -41,6 +41,14 @@ class DigestCheck:
     mismatches: list[int] = field(default_factory=list)  # zxids whose digest differed
 
 
+def track_session(sessions: dict[int, int], hdr: TxnHeader, txn: Any) -> None:
+    """What a txn does to the session table (id -> timeout): createSession adds, closeSession removes."""
+    if hdr.type == OpCode.CREATE_SESSION:
+        sessions[hdr.clientId] = txn.timeOut
+    elif hdr.type == OpCode.CLOSE_SESSION:
+        sessions.pop(hdr.clientId, None)
+
+
 class Replayer:
     """Applies txns in zxid order to `tree` and `sessions` (id -> timeout)."""
 
@@ -108,10 +116,7 @@ class Replayer:
             raise FormatError(f"bad sub-txn in multi 0x{hdr.zxid:x}: {e!r}") from None
 
     def replay(self, hdr: TxnHeader, txn: Any, digest: TxnDigest | None = None) -> None:
-        if hdr.type == OpCode.CREATE_SESSION:
-            self.sessions[hdr.clientId] = txn.timeOut
-        elif hdr.type == OpCode.CLOSE_SESSION:
-            self.sessions.pop(hdr.clientId, None)
+        track_session(self.sessions, hdr, txn)
         ops = self._ops(hdr, txn)
         touched: set[str] = set()
         before = 0

@@ -95,8 +95,10 @@ class TxnLogWriter:
         """Bytes appended but not yet written."""
         return len(self._buf)
 
-    def append(self, hdr: TxnHeader, txn: Any, digest: TxnDigest | None = None) -> None:
-        record = encode_record(encode_txn_entry(hdr, txn, digest))
+    def append(self, hdr: TxnHeader, txn: Any, digest: TxnDigest | None = None, *,
+               entry: bytes | None = None) -> None:
+        """`entry`: the txn already encoded (a proposal as it came off the wire), if at hand."""
+        record = encode_record(entry if entry is not None else encode_txn_entry(hdr, txn, digest))
         with self._lock:
             self._check_usable()
             if self._fd is None:
